@@ -1,0 +1,234 @@
+"""The ``grader`` command."""
+
+import difflib
+import json
+import os
+import sys
+import traceback
+
+import click
+
+from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, supervise
+
+KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
+                supervise.SandboxError, FileExistsError, OSError, ValueError)
+
+
+class Grader(click.Group):
+    """Turns the errors a user can cause into one line and a non-zero exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
+            raise
+        except KeyboardInterrupt:
+            click.echo("grader: interrupted; results already written are complete", err=True)
+            sys.exit(130)
+        except KNOWN_ERRORS as exc:
+            click.echo(f"grader: error: {exc}", err=True)
+            sys.exit(2)
+        except Exception as exc:  # a bug of ours: still one line, the traceback on request
+            if os.environ.get("NEEDLE_GRADER_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"grader: internal error: {type(exc).__name__}: {exc} "
+                       "(set NEEDLE_GRADER_DEBUG=1 for the traceback)", err=True)
+            sys.exit(70)
+
+
+@click.group(cls=Grader)
+@click.version_option(__version__, prog_name="grader")
+def main():
+    """Grade needle (CMU 10-714 homework 1) submissions offline, against the reference solution."""
+
+
+def _limits(timeout):
+    limits = isolation.Limits()
+    if timeout is not None:
+        limits.case_timeout = timeout
+    return limits
+
+
+data_option = click.option("--data", "data_dir", type=click.Path(),
+                           help="Folder with MNIST files (t10k-* or train-*); default: $NEEDLE_GRADER_DATA, "
+                                "else a generated dataset.")
+seed_option = click.option("--seed", type=int, default=0, show_default=True,
+                           help="Seed of the case inputs; a new seed draws fresh hidden cases.")
+suite_option = click.option("--suite", "suites", multiple=True, type=click.Choice(list(scores.SUITE_POINTS)),
+                            help="Only this suite (repeatable).")
+case_option = click.option("--case", "cases", multiple=True, help="Only cases matching this glob (repeatable).")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result of one submission here.")
+@click.option("--out-dir", type=click.Path(file_okay=False),
+              help="Write NAME.json per submission; finished, unchanged submissions are skipped.")
+@click.option("--force", is_flag=True, help="Regrade submissions whose result is already current.")
+@data_option
+@seed_option
+@suite_option
+@case_option
+@click.option("--timeout", type=float, help="Wall-clock seconds per case, instead of each case's own.")
+@click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
+@click.option("-v", "--verbose", is_flag=True, help="List passed cases too.")
+def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, as_json, verbose):
+    """Grade each submission at PATHS (folders, .zip or .tar.gz)."""
+    if out and len(paths) > 1:
+        raise click.UsageError("--out takes one submission; use --out-dir for several")
+    failures = 0
+    with grading.Session(data_dir, seed, _limits(timeout), suites, cases) as session:
+        if not session.selected:
+            raise click.UsageError("no case matches the --suite/--case filters")
+        for number, path in enumerate(paths, 1):
+            prefix = f"[{number}/{len(paths)}] " if len(paths) > 1 else ""
+            try:
+                staged = session.stage(path)
+            except submission.SubmissionError as exc:
+                click.echo(f"grader: error: {exc}", err=True)
+                failures += 1
+                continue
+            target = out or (os.path.join(out_dir, f"{staged.name}.json") if out_dir else None)
+            if target and not force and results.is_current(target, session.fingerprint(staged)):
+                click.echo(f"{prefix}{staged.name}: unchanged since {target}, skipped (--force regrades)")
+                continue
+            result = session.grade(staged)
+            if target:
+                results.write_atomic(target, result)
+            if as_json:
+                click.echo(json.dumps(result, indent=2))
+            elif len(paths) > 1 and out_dir:
+                click.echo(f"{prefix}{staged.name}: {result['score']:g} / {result['max_score']:g} "
+                           f"({result['duration_s']:.1f} s) -> {target}")
+            else:
+                click.echo(results.render(result, verbose))
+                if target:
+                    click.echo(f"  result written to {target}")
+    if failures:
+        sys.exit(2)
+
+
+@main.command()
+@data_option
+@seed_option
+def publish(data_dir, seed):
+    """Compute every case's expected value from needle/ into reference/."""
+    workspace = isolation.Workspace()
+    try:
+        sandbox = isolation.detect(workspace, isolation.Limits())
+        dataset = datasets.resolve(data_dir, workspace.data_dir)
+        published = reference.publish(sandbox, dataset, seed)
+    finally:
+        workspace.close()
+    click.echo(f"published {len(published.cases)} cases to {published.directory} "
+               f"(digest {published.digest()}; data: {dataset.describe()}; seed {seed})")
+
+
+@main.command()
+@click.argument("path", type=click.Path())
+@click.option("--code", is_flag=True, help="Diff each solution block against the reference's instead.")
+@data_option
+@seed_option
+@suite_option
+@case_option
+@click.option("--timeout", type=float, help="Wall-clock seconds per case, instead of each case's own.")
+def diff(path, code, data_dir, seed, suites, cases, timeout):
+    """Show, case by case, where a submission's values differ from the reference's."""
+    if code:
+        click.echo(code_diff(path))
+        return
+    with grading.Session(data_dir, seed, _limits(timeout), suites, cases) as session:
+        staged = session.stage(path)
+        execution = session.execute(staged)
+        for line in value_diff(session.reference, execution, staged.directory):
+            click.echo(line)
+
+
+def value_diff(ref, execution, submission_dir, max_rows=8):
+    import numpy as np
+
+    from . import compare
+
+    for case, run in execution.cases.items():
+        expected_case = ref.cases[case]
+        status, message, _ = scores.verdict(expected_case, run, ref, submission_dir)
+        yield click.style(f"{case}: {status}", bold=True, fg="green" if status == "passed" else "red")
+        if status in ("error", "timeout"):
+            yield from (f"    {line}" for line in scores.clean(message).splitlines())
+            continue
+        for name, meta in expected_case["values"].items():
+            expected = ref.expected(case, name)
+            got = run.values.get(name, {}).get("value")
+            if got is None:
+                yield f"  {name}: expected {expected.dtype}{list(expected.shape)}, not produced"
+                continue
+            result = compare.compare(expected, got, meta.get("rtol"), meta.get("atol"), meta.get("exact_dtype"))
+            yield (f"  {name}: expected {expected.dtype}{list(expected.shape)}, got {got.dtype}{list(got.shape)}"
+                   + ("" if result.ok else f" - {result.message}"))
+            if result.ok or got.shape != expected.shape:
+                continue
+            rtol, atol = compare.tolerances(expected, meta.get("rtol"), meta.get("atol"))
+            with np.errstate(invalid="ignore"):
+                error = np.abs(got.astype(np.float64) - expected.astype(np.float64))
+                bad = ~(error <= atol + rtol * np.abs(expected.astype(np.float64)))
+            yield f"    {'index':<16}{'expected':>16}{'got':>16}{'abs error':>14}"
+            for flat in np.flatnonzero(bad.ravel())[:max_rows]:
+                where = tuple(int(i) for i in np.unravel_index(flat, expected.shape))
+                yield (f"    {str(where):<16}{float(expected[where]):>16.7g}{float(got[where]):>16.7g}"
+                       f"{float(error[where]):>14.3g}")
+            if bad.sum() > max_rows:
+                yield f"    ... {int(bad.sum()) - max_rows} more"
+
+
+def code_diff(path):
+    """Unified diffs of each solution block of a submission against the reference's."""
+    sources, _ = submission.read_sources(path)
+    out = []
+    for course, text in handout.reference_sources().items():
+        expected_blocks = {b.function: b for b in handout.find_solution_blocks(text, course)}
+        if course not in sources:
+            out.append(f"{course}: not submitted")
+            continue
+        try:
+            got_blocks = {b.function: b for b in handout.find_solution_blocks(
+                sources[course].decode("utf-8", errors="replace"), course)}
+        except (ValueError, SyntaxError) as exc:
+            out.append(f"{course}: solution blocks cannot be read ({exc})")
+            continue
+        for function, block in expected_blocks.items():
+            theirs = got_blocks.get(function)
+            if theirs is None:
+                out.append(f"{course} {function}: no solution block in the submission")
+                continue
+            lines = list(difflib.unified_diff(block.text.splitlines(), theirs.text.splitlines(),
+                                              f"reference {course} {function}", f"submission {course} {function}",
+                                              lineterm=""))
+            out.extend(lines or [f"{course} {function}: identical to the reference"])
+    return "\n".join(out)
+
+
+@main.command()
+def doctor():
+    """Show which isolation layers this machine offers."""
+    workspace = isolation.Workspace()
+    try:
+        sandbox = isolation.detect(workspace, isolation.Limits())
+    finally:
+        workspace.close()
+    click.echo(f"needle-grader {__version__}, Python {sys.version.split()[0]}, uid {os.geteuid()}")
+    for line in isolation.doctor_lines(sandbox):
+        click.echo("  " + line)
+    data = os.environ.get("NEEDLE_GRADER_DATA")
+    click.echo(f"  data: {data if data else 'no $NEEDLE_GRADER_DATA; a generated dataset is used unless --data'}")
+    click.echo(f"  reference cache: {reference.cache_root()}")
+
+
+@main.command(name="handout")
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--with-solutions", is_flag=True, help="Write the reference solution itself, in the same layout.")
+@click.option("--force", is_flag=True, help="Overwrite existing files.")
+def handout_command(out, with_solutions, force):
+    """Write the student starter code (course layout) into OUT."""
+    written = handout.write_handout(out, with_solutions=with_solutions, overwrite=force)
+    for path in written:
+        click.echo(f"wrote {path}")

@@ -1,0 +1,107 @@
+"""One grading session: the sandbox, the data and the reference, then submissions one by one.
+
+Everything a batch shares is prepared once (probing the sandbox, staging the
+data, loading or recomputing the reference); each submission is then staged,
+run in its own confined children, and scored.
+"""
+
+import fnmatch
+import os
+import platform
+import shutil
+import time
+
+import numpy as np
+
+from . import __version__, datasets, isolation, reference, scores, submission, supervise
+
+
+class Session:
+    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=()):
+        self.workspace = isolation.Workspace()
+        try:
+            self.limits = limits or isolation.Limits()
+            self.sandbox = isolation.detect(self.workspace, self.limits)
+            self.dataset = datasets.resolve(data_dir, self.workspace.data_dir)
+            self.seed = seed
+            self.reference = reference.load(self.sandbox, self.dataset, seed)
+        except BaseException:
+            self.workspace.close()
+            raise
+        self.selected = select_cases(self.reference.cases, suites, cases)
+        self._count = 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.workspace.close()
+
+    def environment(self):
+        return {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "grader": __version__,
+            "platform": platform.platform(),
+            "reference": {"digest": self.reference.digest(), "origin": self.reference.origin,
+                          "note": self.reference.note},
+            "data": self.dataset.as_json(),
+            "data_description": self.dataset.describe(),
+            "seed": self.seed,
+            "sandbox": self.sandbox.summary(),
+        }
+
+    def stage(self, path):
+        self._count += 1
+        directory = os.path.join(self.workspace.root, "submissions", str(self._count))
+        shutil.rmtree(directory, ignore_errors=True)
+        return submission.stage(path, directory)
+
+    def fingerprint(self, staged):
+        """What a result depends on: unchanged fingerprint, unchanged result."""
+        return {"submission": staged.digest, "reference": self.reference.digest(), "grader": __version__,
+                "cases": sorted(self.selected)}
+
+    def execute(self, staged):
+        """Run the selected cases of a staged submission in confined children."""
+        return supervise.execute(self.sandbox, staged.directory, self.selected, mode="grade",
+                                 data=self.dataset.child_paths(), seed=self.seed,
+                                 case_timeouts=self.reference.case_timeouts())
+
+    def grade(self, staged):
+        started = time.monotonic()
+        execution = self.execute(staged)
+        suites, total, max_total = scores.score(self.reference, execution, staged.directory,
+                                                selected=set(self.selected))
+        return {
+            "submission": staged.source,
+            "name": staged.name,
+            "score": total,
+            "max_score": max_total,
+            "suites": suites,
+            "files": staged.files,
+            "notes": staged.notes + [scores.clean(note) for note in execution.notes],
+            "output": {"stdout": scores.clean(execution.stdout, 64 * 1024),
+                       "stderr": scores.clean(execution.stderr, 64 * 1024)},
+            "restarts": execution.restarts,
+            "environment": dict(self.environment(), sandbox=dict(self.sandbox.summary(),
+                                                                  applied=execution.layers)),
+            "fingerprint": self.fingerprint(staged),
+            "duration_s": round(time.monotonic() - started, 3),
+        }
+
+
+def select_cases(all_cases, suites=(), patterns=()):
+    """Cases of the chosen suites whose names match any of the patterns (all when none given)."""
+    chosen = []
+    for case in all_cases:
+        suite, name = case.split("::", 1)
+        if suites and suite not in suites:
+            continue
+        if patterns and not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(case, p) for p in patterns):
+            continue
+        chosen.append(case)
+    return chosen

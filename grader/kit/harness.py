@@ -1,0 +1,151 @@
+"""What the suites use inside the child: the submission, inputs, and ``submit``.
+
+A suite case computes values with the submission and submits them; it never
+sees an expected value, and whether a value is right is decided by the grader
+in its own process. In the reference run the same cases compute the expected
+values from the reference needle, and the metadata given here (tolerances,
+which values are gradients) is recorded; in a student run that metadata is
+ignored.
+"""
+
+import os
+import sys
+import zlib
+
+import numpy as np
+
+from . import loader, wire
+
+# Set by the runner before pytest starts.
+RUN = None
+
+
+class CaseError(Exception):
+    """The submission returned something the case cannot use; the message says what."""
+
+
+class Run:
+    def __init__(self, config, channel_fd):
+        self.config = config
+        self.channel_fd = channel_fd
+        self.case = None
+        self.modules = {}
+
+    def send(self, header, payload=b""):
+        wire.write_frame(self.channel_fd, header, payload)
+
+    @property
+    def reference(self):
+        return self.config["mode"] == "reference"
+
+
+def _run():
+    if RUN is None:
+        raise RuntimeError("the suites run only inside the grader's child process")
+    return RUN
+
+
+def _student_module(name):
+    run = _run()
+    if name not in run.modules:
+        run.send({"type": "import", "module": name, "phase": "start"})
+        run.modules[name] = loader.load(name, run.config["submission"], run.config["blocked_imports"].get(name))
+        run.send({"type": "import", "module": name, "phase": "end"})
+    return run.modules[name]
+
+
+def needle():
+    """The submission's ``needle`` package."""
+    return _student_module("needle")
+
+
+def simple_ml():
+    """The submission's ``apps/simple_ml.py``."""
+    needle()
+    return _student_module("simple_ml")
+
+
+def rng(stream=""):
+    """A generator seeded by the run's seed and the case, so inputs survive restarts and reordering."""
+    run = _run()
+    key = f"{run.config['seed']}:{run.case}:{stream}".encode()
+    return np.random.default_rng(zlib.crc32(key))
+
+
+def dataset():
+    """Paths of the images and labels files the grader chose (never the submission's own data)."""
+    data = _run().config["data"]
+    return data["images"], data["labels"]
+
+
+def scratch_dir():
+    return _run().config["scratch"]
+
+
+def as_array(value, what):
+    """A numpy array from a Tensor or array-like the submission returned."""
+    if value is None:
+        raise CaseError(f"{what} is None")
+    if hasattr(value, "numpy") and callable(value.numpy) and not isinstance(value, np.ndarray):
+        try:
+            value = value.numpy()
+        except Exception as exc:
+            raise CaseError(f"{what}: calling .numpy() raised {type(exc).__name__}: {exc}") from exc
+    try:
+        array = np.asarray(value)
+    except Exception as exc:
+        raise CaseError(f"{what} is not an array ({type(value).__name__}): {exc}") from exc
+    if array.dtype.name not in wire.ALLOWED_DTYPES:
+        raise CaseError(f"{what} has dtype {array.dtype}, expected numbers")
+    return array
+
+
+def submit(name, value, *, rtol=None, atol=None, exact_dtype=False, kind="value", role="value"):
+    """Send one computed value of the current case to the grader."""
+    run = _run()
+    array = as_array(value, name)
+    try:
+        fields, payload = wire.array_payload(array, run.config["max_value_bytes"])
+    except ValueError as exc:
+        raise CaseError(f"{name}: {exc}") from None
+    header = {"type": "value", "case": run.case, "name": name, "role": role, **fields}
+    if run.reference:
+        header.update(kind=kind, rtol=rtol, atol=atol, exact_dtype=exact_dtype)
+    run.send(header, payload)
+
+
+def submit_gradient(name, analytic, numeric, *, rtol=None, atol=None):
+    """Send a gradient, with the numerical gradient of the submission's own forward beside it."""
+    submit(name, analytic, rtol=rtol, atol=atol, kind="gradient")
+    if numeric is not None:
+        submit(name, numeric, role="numeric")
+
+
+def numeric_gradient(function, inputs, index):
+    """numdifftools' gradient of ``function(*inputs)`` with respect to ``inputs[index]``.
+
+    Only a student run needs it: the reference run returns ``None``.
+    """
+    if _run().reference:
+        return None
+    import numdifftools as nd
+
+    point = np.asarray(inputs[index], dtype=np.float64)
+
+    def scalar(flat):
+        args = list(inputs)
+        args[index] = flat.reshape(point.shape)
+        return float(function(*args))
+
+    # A fourth-order central difference with a fixed step: four calls per element instead
+    # of Richardson's thirty, and still ~1e-12 relative error on smooth float64 functions.
+    gradient = nd.Gradient(scalar, step=1e-3, order=4)
+    return np.asarray(gradient(point.ravel())).reshape(point.shape)
+
+
+def flush_output():
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass

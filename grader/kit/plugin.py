@@ -1,0 +1,72 @@
+"""The pytest plugin of the child: it turns pytest's run of the suites into frames.
+
+For each case the grader hears when it starts and ends, the values it
+submits (see ``harness``), and, when a stage fails, pytest-json-report's
+description of it (outcome, crash, traceback, longrepr): the grader builds its
+feedback from those, and never takes a verdict from them.
+"""
+
+import os
+
+import pytest
+
+from . import harness
+
+MAX_LONGREPR = 16 * 1024
+
+
+def case_id(nodeid):
+    """``test_forward.py::test_divide[2x3]`` -> ``forward::divide[2x3]``."""
+    module, _, name = nodeid.partition("::")
+    suite = os.path.basename(module)[len("test_"):-len(".py")]
+    return f"{suite}::{name[len('test_'):]}"
+
+
+def node_id(case):
+    suite, name = case.split("::", 1)
+    return f"test_{suite}.py::test_{name}"
+
+
+class GraderPlugin:
+    def pytest_addoption(self, parser):
+        # pytest's terminal plugin is disabled so its output never mixes with the
+        # student's; it is the one that normally owns --tb, which reports read.
+        parser.addoption("--tb", dest="tbstyle", default="short")
+
+    def pytest_configure(self, config):
+        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None): grading metadata")
+
+    def pytest_collection_modifyitems(self, session, config, items):
+        run = harness.RUN
+        if not run.reference:
+            return
+        for item in items:
+            marker = item.get_closest_marker("case")
+            meta = dict(marker.kwargs) if marker else {}
+            run.send({"type": "case", "case": case_id(item.nodeid), "weight": meta.get("weight", 1),
+                      "timeout": meta.get("timeout"), "hint": meta.get("hint")})
+
+    def pytest_collectreport(self, report):
+        if report.failed:
+            harness.RUN.send({"type": "collect_error", "where": report.nodeid,
+                              "text": str(report.longrepr)[-MAX_LONGREPR:]})
+
+    def pytest_runtest_logstart(self, nodeid, location):
+        harness.RUN.case = case_id(nodeid)
+        harness.RUN.send({"type": "start", "case": harness.RUN.case})
+
+    def pytest_runtest_logfinish(self, nodeid, location):
+        harness.flush_output()
+        harness.RUN.send({"type": "end", "case": case_id(nodeid)})
+        harness.RUN.case = None
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_json_runtest_stage(self, report):
+        outcome = yield
+        stage = outcome.get_result()
+        if report.outcome != "passed" and isinstance(stage, dict):
+            stage = {key: stage.get(key) for key in ("outcome", "crash", "traceback", "longrepr")}
+            if isinstance(stage["longrepr"], str):
+                stage["longrepr"] = stage["longrepr"][-MAX_LONGREPR:]
+            harness.RUN.send({"type": "stage", "case": case_id(report.nodeid), "when": report.when,
+                              "stage": stage})

@@ -1,0 +1,149 @@
+"""Verdicts and scores: what the grader decides, in its own process, from plain values.
+
+Each case of a suite shares the suite's points by weight. A case passes only
+when the child ran it to the end without an error, every value the
+reference has was produced, and each matches (gradients also match the
+numerical gradient of the submission's own forward). A missing value is a
+failure, never a pass.
+"""
+
+import os
+import re
+
+from . import compare
+
+SUITE_POINTS = {"forward": 10, "backward": 25, "topo_sort": 20, "compute_gradient": 25, "softmax_loss": 10,
+                "nn_epoch": 10}
+STATUSES = ("passed", "failed", "error", "timeout")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+MAX_MESSAGE = 4000
+
+
+def clean(text, limit=MAX_MESSAGE):
+    """Text from the child, safe to print: no terminal escapes, bounded length."""
+    text = _CONTROL.sub("", str(text))
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def suite_of(case):
+    return case.split("::", 1)[0]
+
+
+def _student_frames(stage, submission_dir):
+    frames = []
+    for entry in stage.get("traceback") or []:
+        path = str(entry.get("path", ""))
+        absolute = path if os.path.isabs(path) else os.path.normpath(os.path.join(submission_dir, path))
+        if absolute.startswith(submission_dir + os.sep) and os.path.isfile(absolute):
+            frames.append((os.path.relpath(absolute, submission_dir), entry.get("lineno"), absolute))
+    return frames
+
+
+def _source_line(path, lineno):
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for number, line in enumerate(handle, 1):
+                if number == lineno:
+                    return line.strip()
+    except OSError:
+        pass
+    return ""
+
+
+def describe_exception(stage, submission_dir):
+    """An exception from the child: its last line, and the traceback trimmed to the submission's frames."""
+    crash = stage.get("crash") or {}
+    message = str(crash.get("message") or "").strip() or "an exception"
+    for own in ("CaseError: ", "SubmissionImportError: "):
+        if message.startswith(own):
+            message = message[len(own):]
+    if message.startswith("NotImplementedError"):
+        message = "not implemented (" + message + ")"
+    elif message.startswith("MemoryError"):
+        message = "out of memory (" + message + ")"
+    frames = _student_frames(stage, submission_dir)
+    lines = [message]
+    for relative, lineno, absolute in frames[-4:]:
+        source = _source_line(absolute, lineno)
+        lines.append(f"  {relative}, line {lineno}" + (f": {source}" if source else ""))
+    return "\n".join(lines)
+
+
+def verdict(expected_case, run, reference, submission_dir):
+    """``(status, message, figures)`` of one case."""
+    case = run.case
+    if run.status in ("timeout", "error"):
+        message = run.message or run.status
+        if run.status == "timeout" and expected_case.get("hint"):
+            message += f"; {expected_case['hint']}"
+        return run.status, message, {}
+    failing = [stage for stage in run.stages if stage.get("outcome") not in ("passed", "skipped")]
+    if failing:
+        return "error", describe_exception(failing[0], submission_dir), {}
+    if not run.ended:
+        return "error", "no result came back for this case", {}
+    if run.problems:
+        return "failed", "the grader refused what came back: " + "; ".join(run.problems), {}
+    messages, figures, ok = [], {}, True
+    for name, meta in expected_case["values"].items():
+        expected = reference.expected(case, name)
+        entry = run.values.get(name)
+        if entry is None or "value" not in entry:
+            ok = False
+            messages.append(f"{name}: not produced")
+            continue
+        if meta.get("kind") == "gradient":
+            result = compare.compare_gradient(expected, entry["value"], entry.get("numeric"),
+                                              meta.get("rtol"), meta.get("atol"))
+        else:
+            result = compare.compare(expected, entry["value"], meta.get("rtol"), meta.get("atol"),
+                                     meta.get("exact_dtype", False))
+        for key in ("max_abs_error", "max_rel_error"):
+            value = result.figures.get(key)
+            if value is not None:
+                figures[key] = max(figures.get(key, 0.0), value)
+        if not result.ok:
+            ok = False
+            messages.append(f"{name}: {result.message}")
+            figures.setdefault("first_mismatch", {"value": name, **result.figures})
+    return ("passed" if ok else "failed"), "\n".join(messages), figures
+
+
+def score(reference, execution, submission_dir, selected=None):
+    """The ``suites`` part of a result, and the total."""
+    suites, total = [], 0.0
+    for suite, points in SUITE_POINTS.items():
+        names = [case for case in reference.cases if suite_of(case) == suite]
+        weights = {case: float(reference.cases[case].get("weight") or 1) for case in names}
+        weight_sum = sum(weights.values()) or 1.0
+        cases, suite_score = [], 0.0
+        for case in names:
+            max_score = points * weights[case] / weight_sum
+            run = execution.cases.get(case)
+            if run is None:
+                if selected is not None:
+                    continue
+                status, message, figures = "error", "no result came back for this case", {}
+                output = ""
+            else:
+                status, message, figures = verdict(reference.cases[case], run, reference, submission_dir)
+                output = run.output
+            case_score = max_score if status == "passed" else 0.0
+            suite_score += case_score
+            entry = {"name": case.split("::", 1)[1], "status": status, "score": round(case_score, 4),
+                     "max_score": round(max_score, 4), "message": clean(message),
+                     "max_abs_error": figures.get("max_abs_error"), "max_rel_error": figures.get("max_rel_error"),
+                     "duration_s": round(run.duration, 4) if run else 0.0}
+            if figures.get("first_mismatch"):
+                entry["first_mismatch"] = figures["first_mismatch"]
+            if output:
+                entry["output"] = clean(output, 2000)
+            cases.append(entry)
+        if not cases:
+            continue
+        max_points = sum(c["max_score"] for c in cases)
+        suites.append({"name": suite, "score": round(suite_score, 4), "max_score": round(max_points, 4),
+                       "cases": cases})
+        total += suite_score
+    max_total = sum(s["max_score"] for s in suites)
+    return suites, round(total, 4), round(max_total, 4)

@@ -1,0 +1,234 @@
+"""Turning what a student handed in into a clean folder the child can run.
+
+A submission is a folder in the course's layout (``python/needle/*.py``,
+``apps/simple_ml.py``), or a ``.zip`` / ``.tar.gz`` of one, possibly nested
+one folder deep. Only Python sources under ``python/`` and ``apps/`` are
+staged: data, caches and anything else the student shipped never reach the
+child. Course files the student left out are filled in from the starter code,
+and the result says so. Archives and folders are read defensively: absolute
+paths, ``..``, links out of the submission, and size or count beyond the caps
+are refused or left out, with a clear message.
+"""
+
+import dataclasses
+import hashlib
+import io
+import os
+import stat
+import tarfile
+import zipfile
+
+from . import handout
+
+MAX_FILES = 2000
+MAX_FILE_BYTES = 5 * 1024 * 1024
+MAX_TOTAL_BYTES = 50 * 1024 * 1024
+SOURCE_FOLDERS = ("python", "apps")
+ARCHIVE_SUFFIXES = (".zip", ".tar.gz", ".tgz", ".tar")
+
+
+class SubmissionError(Exception):
+    """The submission cannot be graded at all; the message says why."""
+
+
+@dataclasses.dataclass
+class Staged:
+    name: str
+    source: str
+    directory: str
+    files: dict          # course path -> "submitted" | "starter"
+    notes: list
+    digest: str          # of every staged file, for skipping unchanged submissions
+
+
+def submission_name(path):
+    base = os.path.basename(os.path.normpath(path))
+    for suffix in ARCHIVE_SUFFIXES:
+        if base.endswith(suffix):
+            return base[:-len(suffix)]
+    return base
+
+
+def _safe_relative(name):
+    """A member name as a relative path, or ``None`` when it would escape the submission."""
+    name = name.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return None
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        return None
+    return "/".join(parts)
+
+
+def _read_zip(path):
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise SubmissionError(f"{path}: not a readable zip archive ({exc})") from None
+    files = {}
+    with archive:
+        members = archive.infolist()
+        _check_count(path, len(members))
+        total = 0
+        for member in members:
+            relative = _safe_relative(member.filename)
+            if relative is None:
+                raise SubmissionError(f"{path}: refused, it contains the unsafe path {member.filename!r}")
+            mode = member.external_attr >> 16
+            if stat.S_ISLNK(mode):
+                raise SubmissionError(f"{path}: refused, it contains a link ({member.filename})")
+            if member.is_dir():
+                continue
+            total = _check_size(path, member.filename, member.file_size, total)
+            try:
+                data = archive.read(member)
+            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
+                raise SubmissionError(f"{path}: cannot read {member.filename} ({exc})") from None
+            if len(data) > MAX_FILE_BYTES:
+                raise SubmissionError(f"{path}: refused, {member.filename} is larger than declared")
+            files[relative] = data
+    return files
+
+
+def _read_tar(path):
+    try:
+        archive = tarfile.open(path)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise SubmissionError(f"{path}: not a readable tar archive ({exc})") from None
+    files = {}
+    total = 0
+    with archive:
+        try:
+            members = archive.getmembers()
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            raise SubmissionError(f"{path}: corrupt tar archive ({exc})") from None
+        _check_count(path, len(members))
+        for member in members:
+            relative = _safe_relative(member.name)
+            if relative is None:
+                raise SubmissionError(f"{path}: refused, it contains the unsafe path {member.name!r}")
+            if member.issym() or member.islnk():
+                raise SubmissionError(f"{path}: refused, it contains a link ({member.name})")
+            if member.isdir():
+                continue
+            if not member.isfile():
+                raise SubmissionError(f"{path}: refused, {member.name} is not a regular file")
+            total = _check_size(path, member.name, member.size, total)
+            try:
+                files[relative] = archive.extractfile(member).read(MAX_FILE_BYTES + 1)
+            except (tarfile.TarError, OSError, EOFError) as exc:
+                raise SubmissionError(f"{path}: cannot read {member.name} ({exc})") from None
+    return files
+
+
+def _check_count(path, count):
+    if count > MAX_FILES:
+        raise SubmissionError(f"{path}: refused, {count} entries (the cap is {MAX_FILES})")
+
+
+def _check_size(path, name, size, total):
+    if size > MAX_FILE_BYTES:
+        raise SubmissionError(f"{path}: refused, {name} is {size} bytes (the cap is {MAX_FILE_BYTES} per file)")
+    total += size
+    if total > MAX_TOTAL_BYTES:
+        raise SubmissionError(f"{path}: refused, more than {MAX_TOTAL_BYTES} bytes unpacked")
+    return total
+
+
+def _read_folder(path, notes):
+    """Files under a folder; links that point out of it are left out, with a note."""
+    root = os.path.realpath(path)
+    files, total = {}, 0
+    for folder, dirs, names in os.walk(root):
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            relative = os.path.relpath(full, root).replace(os.sep, "/")
+            if not relative.endswith(".py"):
+                continue
+            target = os.path.realpath(full)
+            if not target.startswith(root + os.sep):
+                notes.append(f"{relative} is a link out of the submission: left out")
+                continue
+            if not os.path.isfile(target):
+                continue
+            if len(files) >= MAX_FILES:
+                raise SubmissionError(f"{path}: refused, more than {MAX_FILES} source files")
+            total = _check_size(path, relative, os.path.getsize(target), total)
+            with open(target, "rb") as handle:
+                files[relative] = handle.read(MAX_FILE_BYTES + 1)
+        # os.walk does not follow links to folders, so nothing outside is visited
+    return files
+
+
+def _find_root(files):
+    """The prefix under which the course layout sits: '' or one folder deep."""
+    def has_layout(prefix):
+        return any(name.startswith(prefix + "python/needle/") or name == prefix + "apps/simple_ml.py"
+                   for name in files)
+
+    if has_layout(""):
+        return ""
+    candidates = sorted({name.split("/", 1)[0] + "/" for name in files if "/" in name})
+    candidates = [c for c in candidates if has_layout(c) and not c.startswith(("__MACOSX/", "."))]
+    if len(candidates) == 1:
+        return candidates[0]
+    if len(candidates) > 1:
+        raise SubmissionError(f"several homework folders in one submission: {', '.join(candidates)}")
+    return None
+
+
+def read_sources(path):
+    """``{relative path: bytes}`` of the course-layout Python sources of a submission, and notes."""
+    if not os.path.exists(path):
+        raise SubmissionError(f"{path}: no such file or folder")
+    notes = []
+    if os.path.isdir(path):
+        files = _read_folder(path, notes)
+    elif path.endswith(".zip"):
+        files = _read_zip(path)
+    elif path.endswith((".tar.gz", ".tgz", ".tar")):
+        files = _read_tar(path)
+    else:
+        raise SubmissionError(f"{path}: not a folder, .zip or .tar.gz")
+    root = _find_root(files)
+    if root is None:
+        raise SubmissionError(f"{path}: no python/needle/ or apps/simple_ml.py found; "
+                              "is this a needle homework 1 submission?")
+    sources = {}
+    for name, data in files.items():
+        if name.startswith(root) and name.endswith(".py"):
+            relative = name[len(root):]
+            if relative.split("/", 1)[0] in SOURCE_FOLDERS:
+                sources[relative] = data
+    return sources, notes
+
+
+def stage(path, directory):
+    """Write the submission's sources into ``directory``, filling gaps with the starter code."""
+    sources, notes = read_sources(path)
+    starters = {course: handout.strip_solutions(text) for course, text in handout.reference_sources().items()}
+    files = {}
+    for course, starter in starters.items():
+        if course in sources:
+            files[course] = "submitted"
+        else:
+            sources[course] = starter.encode()
+            files[course] = "starter"
+            notes.append(f"{course} was not submitted: the starter version was used")
+    digest = hashlib.sha256()
+    os.makedirs(directory, mode=0o755, exist_ok=True)
+    for relative in sorted(sources):
+        target = os.path.join(directory, *relative.split("/"))
+        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        with open(target, "wb") as handle:
+            handle.write(sources[relative])
+        os.chmod(target, 0o644)
+        digest.update(relative.encode() + b"\0" + hashlib.sha256(sources[relative]).digest())
+    for folder, dirs, _ in os.walk(directory):
+        for name in dirs:
+            os.chmod(os.path.join(folder, name), 0o755)
+    return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest())
+
+
+def read_text(data):
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read()

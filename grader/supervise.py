@@ -1,0 +1,380 @@
+"""Running the suites in a confined child and surviving whatever it does.
+
+The child streams frames (``kit/wire.py``) through a pipe the grader owns.
+The grader watches that pipe, the child's stdout and stderr, and the clock:
+a case that hangs, kills its process, or sends something malformed costs
+that case only - the child is killed, everything it started is swept, and a
+fresh child continues after the case. Nothing here decides a score; it only
+collects values and what happened.
+"""
+
+import dataclasses
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+from . import isolation
+from .kit import wire
+
+SIGNAL_MEANINGS = {
+    signal.SIGSEGV: "segmentation fault", signal.SIGABRT: "aborted", signal.SIGKILL: "killed",
+    signal.SIGXCPU: "CPU time limit reached", signal.SIGXFSZ: "file size limit reached",
+    signal.SIGBUS: "bus error", signal.SIGFPE: "arithmetic fault", signal.SIGTERM: "terminated",
+}
+PROBE_SLOT = 999
+
+
+class SandboxError(Exception):
+    """The grader could not start a confined child at all."""
+
+
+@dataclasses.dataclass
+class CaseRun:
+    """What one case produced in the child."""
+
+    case: str
+    values: dict = dataclasses.field(default_factory=dict)    # name -> {"value": array, "numeric": array, "meta": {}}
+    stages: list = dataclasses.field(default_factory=list)    # failing pytest stages, from the JSON report
+    problems: list = dataclasses.field(default_factory=list)  # frames the grader refused
+    ended: bool = False
+    status: str | None = None      # "timeout" or "error" when the process failed during the case
+    message: str | None = None
+    duration: float = 0.0
+    output: str = ""
+
+
+@dataclasses.dataclass
+class Execution:
+    cases: dict
+    case_meta: dict = dataclasses.field(default_factory=dict)
+    layers: dict = dataclasses.field(default_factory=dict)
+    notes: list = dataclasses.field(default_factory=list)
+    stdout: str = ""
+    stderr: str = ""
+    restarts: int = 0
+    duration: float = 0.0
+
+
+class OutputCapture:
+    """The first ``limit`` bytes of a stream, and how many more were dropped."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.kept = bytearray()
+        self.dropped = 0
+
+    def add(self, data):
+        room = self.limit - len(self.kept)
+        self.kept += data[:max(room, 0)]
+        self.dropped += max(len(data) - max(room, 0), 0)
+
+    def text(self):
+        text = self.kept.decode("utf-8", errors="replace")
+        return text + (f"\n[... {self.dropped} more bytes not kept]" if self.dropped else "")
+
+
+class Child:
+    """One started child: its process, its pipes, and the frames read so far."""
+
+    def __init__(self, sandbox, slot, config, uid):
+        self.sandbox = sandbox
+        self.uid = uid
+        read_fd, write_fd = os.pipe()
+        config = dict(config, channel_fd=write_fd)
+        env = isolation.child_env(config["scratch"])
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
+             isolation.config_json(config)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
+            env=env, cwd=config["scratch"], start_new_session=True,
+        )
+        os.close(write_fd)
+        self.channel = read_fd
+        self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
+        limits = sandbox.limits
+        self.reader = wire.FrameReader(limits.max_value_bytes, limits.max_run_bytes)
+        self.outputs = {self.process.stdout.fileno(): OutputCapture(limits.max_output_bytes),
+                        self.process.stderr.fileno(): OutputCapture(limits.max_output_bytes)}
+        self.status = None
+        self.rusage = None
+
+    def frames(self, deadline):
+        """Frames as they arrive until the deadline passes or the process ends; then ``None``.
+
+        Yields ``("frame", header, payload)``, or ``("timeout",)`` once when the
+        deadline passes (the caller kills the child or moves the deadline).
+        """
+        open_fds = [self.channel, *self.outputs]
+        while True:
+            wait = deadline() - time.monotonic()
+            if wait <= 0:
+                yield ("timeout",)
+                continue
+            watched = open_fds + ([self.pidfd] if self.pidfd is not None else [])
+            ready, _, _ = select.select(watched, [], [], min(wait, 0.2 if self.pidfd is None else wait))
+            exited = self.pidfd in ready if self.pidfd is not None else self.process.poll() is not None
+            for fd in ready:
+                if fd == self.pidfd:
+                    continue
+                data = os.read(fd, 1 << 20)
+                if not data:
+                    open_fds.remove(fd)
+                elif fd == self.channel:
+                    for header, payload in self.reader.feed(data):
+                        yield ("frame", header, payload)
+                else:
+                    self.outputs[fd].add(data)
+            if exited:
+                return
+
+    def stop(self):
+        """Kill the child and everything it started; reap it; keep what it wrote before dying."""
+        if self.status is None:
+            # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.
+            try:
+                os.kill(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.status is None:
+            _, self.status, self.rusage = os.wait4(self.process.pid, 0)
+            self.process.returncode = os.waitstatus_to_exitcode(self.status)
+        isolation.sweep(self.uid, self.process.pid)
+        leftovers = []
+        for fd in [self.channel, *self.outputs]:
+            while select.select([fd], [], [], 0)[0]:
+                data = os.read(fd, 1 << 20)
+                if not data:
+                    break
+                if fd == self.channel:
+                    try:
+                        leftovers.extend(self.reader.feed(data))
+                    except wire.WireError:
+                        break
+                else:
+                    self.outputs[fd].add(data)
+        os.close(self.channel)
+        if self.pidfd is not None:
+            os.close(self.pidfd)
+        self.process.stdout.close()
+        self.process.stderr.close()
+        return leftovers
+
+    def describe_end(self, memory_limit):
+        """How the process ended, in words a student understands."""
+        code = os.waitstatus_to_exitcode(self.status)
+        if code < 0:
+            number = -code
+            name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
+            text = f"killed by signal {name}"
+            if number in SIGNAL_MEANINGS:
+                text += f" ({SIGNAL_MEANINGS[number]})"
+        else:
+            text = f"exited with code {code}"
+        if self.rusage is not None and self.rusage.ru_maxrss * 1024 > 0.8 * memory_limit:
+            text = f"out of memory ({text}; the limit is {memory_limit // isolation.MiB} MiB)"
+        return text
+
+    @property
+    def stdout(self):
+        return self.outputs[self.process.stdout.fileno()]
+
+    @property
+    def stderr(self):
+        return self.outputs[self.process.stderr.fileno()]
+
+
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked):
+    uid = isolation.sandbox_uid(slot) if sandbox.on("uid") else None
+    scratch, view_root = sandbox.workspace.slot(slot, uid)
+    plan = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
+    return uid, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
+                 "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
+                 "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
+
+
+def probe(sandbox):
+    """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
+    uid, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {})
+    child = Child(sandbox, PROBE_SLOT, config, uid)
+    confined = None
+    try:
+        for event in child.frames(lambda: child.started + sandbox.limits.startup_timeout):
+            if event[0] == "timeout":
+                break
+            if event[1].get("type") == "confined":
+                confined = event[1]
+    except wire.WireError:
+        pass
+    child.stop()
+    if confined and not confined.get("error"):
+        return None
+    if confined:
+        failed = [name for name, state in confined.get("layers", {}).items() if str(state).startswith("failed")]
+        return (failed[-1] if failed else "process"), confined["error"]
+    innermost = next((name for name in ("seccomp", "uid", "filesystem_view", "namespaces") if sandbox.on(name)),
+                     "process")
+    return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {child.stderr.text()[-300:]}"
+
+
+def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=None, slot=0, budget=None):
+    """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
+
+    ``cases`` empty runs every case (the reference run). Returns an ``Execution``.
+    """
+    limits = sandbox.limits
+    started = time.monotonic()
+    execution = Execution(cases={case: CaseRun(case) for case in cases})
+    remaining = list(cases)
+    blocked = {}
+    stdout, stderr = OutputCapture(limits.max_output_bytes), OutputCapture(limits.max_output_bytes)
+    first = True
+    while first or remaining:
+        if not first:
+            execution.restarts += 1
+        first = False
+        if execution.restarts > limits.max_restarts:
+            _fail_remaining(execution, remaining, "error", f"not run: the process died {execution.restarts} times")
+            break
+        if budget is not None and time.monotonic() - started > budget:
+            _fail_remaining(execution, remaining, "timeout",
+                            f"not run: the submission used up its time budget of {budget:.0f} s")
+            break
+        uid, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
+        child = Child(sandbox, slot, config, uid)
+        progress = _watch(child, execution, case_timeouts or {}, blocked)
+        stdout.add(bytes(child.stdout.kept))
+        stderr.add(bytes(child.stderr.kept))
+        remaining = [case for case in remaining if not _finished(execution.cases[case])]
+        if progress == "done":
+            _fail_remaining(execution, remaining, "error", "not run: the test session ended before this case")
+            break
+        if progress == "stuck":
+            _fail_remaining(execution, remaining, "error", execution.notes[-1])
+            break
+    execution.stdout, execution.stderr = stdout.text(), stderr.text()
+    execution.duration = time.monotonic() - started
+    return execution
+
+
+def _finished(run):
+    return run.ended or run.status is not None
+
+
+def _fail_remaining(execution, remaining, status, message):
+    for case in remaining:
+        run = execution.cases[case]
+        if not _finished(run):
+            run.status, run.message = status, message
+
+
+def _watch(child, execution, case_timeouts, blocked):
+    """Feed one child's frames into ``execution``; return "done", "died" or "stuck"."""
+    limits = child.sandbox.limits
+    state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
+             "deadline": child.started + limits.startup_timeout, "failure": None}
+
+    def deadline():
+        return state["deadline"]
+
+    def timeout_of(case):
+        if limits.case_timeout is not None:
+            return limits.case_timeout
+        return case_timeouts.get(case) or limits.default_case_timeout
+
+    try:
+        for event in child.frames(deadline):
+            if event[0] == "timeout":
+                state["failure"] = ("timeout", None)
+                break
+            _, header, payload = event
+            _handle(header, payload, child, execution, state, timeout_of)
+    except wire.WireError as exc:
+        state["failure"] = ("wire", str(exc))
+    finally:
+        leftovers = child.stop()
+    if state["failure"] is None:
+        for header, payload in leftovers:
+            _handle(header, payload, child, execution, state, timeout_of)
+
+    case = state["case"]
+    end = child.describe_end(limits.memory_bytes)
+    if state["failure"] and state["failure"][0] == "timeout":
+        seconds = timeout_of(case) if case else limits.startup_timeout
+        what = f"timed out after {seconds:g} s"
+    elif state["failure"]:
+        what = f"sent a value the grader refused: {state['failure'][1]}"
+    else:
+        what = f"the process {end}"
+    if state["done"] and case is None:
+        return "done"
+    if state["import"]:
+        module = state["import"]
+        blocked[module] = f"importing {module} ended the process: {what}"
+        what = blocked[module]
+    if case is not None:
+        run = execution.cases[case]
+        run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"
+        run.message = what
+        run.duration = time.monotonic() - state["since"]
+        run.output = _case_output(child, state)
+        return "died"
+    execution.notes.append(f"outside any case, {what}")
+    if not state["progress"]:
+        return "stuck"
+    return "died"
+
+
+def _case_output(child, state):
+    return child.stdout.kept[state.get("output_mark", 0):].decode("utf-8", errors="replace")[:2000]
+
+
+def _handle(header, payload, child, execution, state, timeout_of):
+    kind = header["type"]
+    case = header.get("case")
+    now = time.monotonic()
+    if kind == "confined":
+        if not execution.layers:
+            execution.layers = header.get("layers", {})
+        if header.get("error"):
+            raise SandboxError(f"the sandbox could not be set up: {header['error']}")
+    elif kind == "start" and case in execution.cases:
+        state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
+                     output_mark=len(child.stdout.kept))
+    elif kind == "end" and case == state["case"]:
+        run = execution.cases[case]
+        run.ended, run.duration = True, now - state["since"]
+        run.output = _case_output(child, state)
+        state.update(case=None, deadline=now + child.sandbox.limits.startup_timeout)
+    elif kind == "import":
+        state["import"] = header.get("module") if header.get("phase") == "start" else None
+    elif kind == "value" and case == state["case"] and case is not None:
+        _store_value(execution.cases[case], header, payload)
+    elif kind == "stage" and case in execution.cases:
+        execution.cases[case].stages.append({"when": header.get("when"), **(header.get("stage") or {})})
+    elif kind == "case":
+        execution.case_meta[case] = {key: header.get(key) for key in ("weight", "timeout", "hint")}
+        execution.cases.setdefault(case, CaseRun(case))
+    elif kind == "collect_error":
+        execution.notes.append(f"the suites could not be collected: {header.get('text', '')[-2000:]}")
+    elif kind == "done":
+        state["done"] = True
+
+
+def _store_value(run, header, payload):
+    name, role = header.get("name"), header.get("role")
+    if not isinstance(name, str) or role not in ("value", "numeric"):
+        run.problems.append(f"a value frame without a proper name or role: {str(header)[:200]}")
+        return
+    try:
+        array = wire.decode_array(header, payload)
+    except wire.WireError as exc:
+        run.problems.append(f"{name}: {exc}")
+        return
+    entry = run.values.setdefault(name, {"meta": {}})
+    entry[role] = array
+    if role == "value":
+        entry["meta"] = {key: header.get(key) for key in ("kind", "rtol", "atol", "exact_dtype")}
