@@ -11,7 +11,7 @@ import click
 from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, supervise
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
-                supervise.SandboxError, FileExistsError, OSError, ValueError)
+                supervise.SandboxError, FileExistsError, OSError)
 
 
 class Grader(click.Group):

@@ -95,13 +95,18 @@ class Session:
 
 
 def select_cases(all_cases, suites=(), patterns=()):
-    """Cases of the chosen suites whose names match any of the patterns (all when none given)."""
+    """Cases of the chosen suites whose names equal or glob-match a pattern (all when none given).
+
+    Case names hold brackets (``divide[3x4]``), which globs read as character
+    classes: an exact name always matches too.
+    """
     chosen = []
     for case in all_cases:
         suite, name = case.split("::", 1)
         if suites and suite not in suites:
             continue
-        if patterns and not any(fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(case, p) for p in patterns):
+        if patterns and not any(p in (name, case) or fnmatch.fnmatchcase(name, p) or fnmatch.fnmatchcase(case, p)
+                                for p in patterns):
             continue
         chosen.append(case)
     return chosen

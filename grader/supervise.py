@@ -97,8 +97,9 @@ class Child:
         self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
         limits = sandbox.limits
         self.reader = wire.FrameReader(limits.max_value_bytes, limits.max_run_bytes)
-        self.outputs = {self.process.stdout.fileno(): OutputCapture(limits.max_output_bytes),
-                        self.process.stderr.fileno(): OutputCapture(limits.max_output_bytes)}
+        self.stdout = OutputCapture(limits.max_output_bytes)
+        self.stderr = OutputCapture(limits.max_output_bytes)
+        self.outputs = {self.process.stdout.fileno(): self.stdout, self.process.stderr.fileno(): self.stderr}
         self.status = None
         self.rusage = None
 
@@ -177,14 +178,6 @@ class Child:
         if self.rusage is not None and self.rusage.ru_maxrss * 1024 > 0.8 * memory_limit:
             text = f"out of memory ({text}; the limit is {memory_limit // isolation.MiB} MiB)"
         return text
-
-    @property
-    def stdout(self):
-        return self.outputs[self.process.stdout.fileno()]
-
-    @property
-    def stderr(self):
-        return self.outputs[self.process.stderr.fileno()]
 
 
 def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked):

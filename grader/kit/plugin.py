@@ -33,6 +33,13 @@ class GraderPlugin:
         # student's; it is the one that normally owns --tb, which reports read.
         parser.addoption("--tb", dest="tbstyle", default="short")
 
+    def pytest_report_teststatus(self, report, config):
+        # Normally the terminal plugin's; pytest-json-report reads the outcome from it.
+        outcome = report.outcome
+        if report.when in ("collect", "setup", "teardown") and outcome == "failed":
+            outcome = "error"
+        return outcome, outcome[:1].upper(), outcome.upper()
+
     def pytest_configure(self, config):
         config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None): grading metadata")
 

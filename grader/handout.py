@@ -1,0 +1,215 @@
+"""Starter code for students, generated from the reference solution.
+
+The reference package `needle/` marks everything a student writes with a
+pair of lines
+
+    ### BEGIN YOUR SOLUTION
+    ...
+    ### END YOUR SOLUTION
+
+inside a function body.  The handout is the same files with each block's
+body replaced by `raise NotImplementedError()`, laid out as in the course
+repository (python/needle/..., apps/simple_ml.py).
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+BEGIN_MARKER = "### BEGIN YOUR SOLUTION"
+END_MARKER = "### END YOUR SOLUTION"
+
+# reference module (relative to the needle package) -> path in the course repo
+COURSE_LAYOUT: Dict[str, str] = {
+    "__init__.py": "python/needle/__init__.py",
+    "autograd.py": "python/needle/autograd.py",
+    "ops.py": "python/needle/ops.py",
+    "simple_ml.py": "apps/simple_ml.py",
+}
+
+_MARKER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) YOUR SOLUTION)[ \t]*$")
+
+
+@dataclass(frozen=True)
+class SolutionBlock:
+    """One student-written region of a file."""
+
+    file: str  # course path, e.g. "python/needle/ops.py"
+    function: str  # qualified name of the enclosing function, e.g. "EWiseDiv.compute"
+    start: int  # 1-based line number of the BEGIN marker
+    end: int  # 1-based line number of the END marker
+    text: str  # the lines between the markers, each ending in a newline
+    indent: str  # the markers' indentation
+
+
+def _scan_markers(source_text: str, where: str) -> List[Tuple[int, int, str]]:
+    """(begin index, end index, indent) of each block, 0-based line indices.
+
+    Raises ValueError for nested, unbalanced or misaligned markers."""
+    blocks = []
+    open_at: Optional[Tuple[int, str]] = None
+    for i, line in enumerate(source_text.splitlines()):
+        match = _MARKER_RE.match(line)
+        if match is None:
+            if BEGIN_MARKER in line or END_MARKER in line:
+                raise ValueError(
+                    "%s:%d: solution marker must stand alone on its line: %r" % (where, i + 1, line.strip())
+                )
+            continue
+        indent, marker = match.group("indent"), match.group("marker")
+        if marker == BEGIN_MARKER:
+            if open_at is not None:
+                raise ValueError(
+                    "%s:%d: nested %r (the block opened at line %d is not closed)"
+                    % (where, i + 1, BEGIN_MARKER, open_at[0] + 1)
+                )
+            open_at = (i, indent)
+        else:
+            if open_at is None:
+                raise ValueError("%s:%d: %r without a matching %r" % (where, i + 1, END_MARKER, BEGIN_MARKER))
+            if indent != open_at[1]:
+                raise ValueError(
+                    "%s:%d: %r is indented differently from its %r at line %d"
+                    % (where, i + 1, END_MARKER, BEGIN_MARKER, open_at[0] + 1)
+                )
+            blocks.append((open_at[0], i, indent))
+            open_at = None
+    if open_at is not None:
+        raise ValueError("%s:%d: %r is never closed" % (where, open_at[0] + 1, BEGIN_MARKER))
+    return blocks
+
+
+def _function_spans(tree: ast.AST, lines: List[str]) -> List[Tuple[int, int, str]]:
+    """(first line, last line, qualified name) of every function, outer ones first.
+
+    ast ends a function at its last statement; a trailing END marker is a
+    comment after it, so the span runs on over the blank lines and the lines
+    indented deeper than the `def` that follow."""
+    spans = []
+
+    def last_line(func):
+        end = func.end_lineno
+        while end < len(lines):
+            line = lines[end]  # the line after `end` (lines is 0-based)
+            stripped = line.strip()
+            if stripped and len(line) - len(line.lstrip()) <= func.col_offset:
+                break
+            end += 1
+        return end
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                name = prefix + child.name
+                spans.append((child.lineno, last_line(child), name))
+                visit(child, name + ".<locals>.")
+            elif isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            else:
+                visit(child, prefix)
+
+    visit(tree, "")
+    return spans
+
+
+def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlock]:
+    """The solution blocks of one file, in order.
+
+    Raises ValueError if the markers are unbalanced, nested or misaligned,
+    if the file does not parse, or if a block is not inside a function."""
+    marker_blocks = _scan_markers(source_text, course_path)
+    try:
+        tree = ast.parse(source_text, filename=course_path)
+    except SyntaxError as e:
+        raise ValueError("%s:%s: does not parse: %s" % (course_path, e.lineno, e.msg)) from None
+    lines = source_text.splitlines(keepends=True)
+    spans = _function_spans(tree, lines)
+    blocks = []
+    for begin, end, indent in marker_blocks:
+        start, stop = begin + 1, end + 1  # 1-based, as ast counts
+        # the innermost function containing both markers
+        enclosing = [s for s in spans if s[0] < start and stop <= s[1]]
+        if not enclosing:
+            raise ValueError("%s:%d: solution block is not inside a function" % (course_path, start))
+        function = max(enclosing, key=lambda s: s[0])[2]
+        text = "".join(lines[begin + 1:end])
+        if text and not text.endswith("\n"):
+            text += "\n"
+        blocks.append(SolutionBlock(course_path, function, start, stop, text, indent))
+    return blocks
+
+
+def strip_solutions(source_text: str) -> str:
+    """The starter version of a file: each block's body becomes a single
+    `raise NotImplementedError()`; the markers stay."""
+    lines = source_text.splitlines(keepends=True)
+    out = []
+    position = 0
+    for begin, end, indent in _scan_markers(source_text, "<source>"):
+        out.extend(lines[position:begin + 1])  # up to and including BEGIN
+        out.append(indent + "raise NotImplementedError()\n")
+        position = end  # the END marker line is copied with the next chunk
+    out.extend(lines[position:])
+    return "".join(out)
+
+
+def _needle_dir() -> Path:
+    import needle
+
+    return Path(needle.__file__).resolve().parent
+
+
+def _to_course_source(module: str, text: str) -> str:
+    """Adjust a reference module to how the course hands it out."""
+    if module == "simple_ml.py":
+        text = _add_course_path_setup(text)
+    return text
+
+
+def _add_course_path_setup(text: str) -> str:
+    """apps/simple_ml.py runs from the repository root and finds needle in
+    python/, so put `import sys; sys.path.append("python/")` right before
+    `import needle as ndl`, as the course's file does."""
+    lines = text.splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        if line.strip() == "import needle as ndl":
+            setup = ["import sys\n", 'sys.path.append("python/")\n']
+            return "".join(lines[:i] + setup + lines[i:])
+    raise ValueError("simple_ml.py: no line `import needle as ndl` to put the sys.path setup before")
+
+
+def reference_sources() -> Dict[str, str]:
+    """course path -> text of the reference solution in the course layout
+    (solutions included; pass a text to strip_solutions for the starter)."""
+    package = _needle_dir()
+    sources = {}
+    for module, course_path in COURSE_LAYOUT.items():
+        text = (package / module).read_text(encoding="utf-8")
+        sources[course_path] = _to_course_source(module, text)
+    return sources
+
+
+def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False) -> List[Path]:
+    """Write the handout (or, with_solutions, the reference in the course
+    layout) under out_dir; return the paths written.
+
+    Refuses, with FileExistsError, to replace any existing file unless
+    overwrite is true; in that case nothing is written at all."""
+    out_dir = Path(out_dir)
+    files = {}
+    for course_path, text in reference_sources().items():
+        files[out_dir / course_path] = text if with_solutions else strip_solutions(text)
+    if not overwrite:
+        existing = [str(path) for path in files if path.exists()]
+        if existing:
+            raise FileExistsError(
+                "refusing to overwrite existing file(s): %s (pass overwrite=True to replace them)"
+                % ", ".join(existing)
+            )
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return list(files)
