@@ -11,7 +11,7 @@ import click
 from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, supervise
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
-                supervise.SandboxError, FileExistsError, OSError)
+                isolation.SandboxError, FileExistsError, OSError)
 
 
 class Grader(click.Group):
@@ -42,11 +42,21 @@ def main():
     """Grade needle (CMU 10-714 homework 1) submissions offline, against the reference solution."""
 
 
-def _limits(timeout):
+def _limits(timeout, memory_mb):
     limits = isolation.Limits()
     if timeout is not None:
         limits.case_timeout = timeout
+    if memory_mb is not None:
+        limits.memory_bytes = memory_mb * isolation.MiB
     return limits
+
+
+def limit_options(command):
+    command = click.option("--memory-mb", type=click.IntRange(min=256),
+                           help=f"Address-space limit of the submission's process "
+                                f"[default: {isolation.Limits.memory_bytes // isolation.MiB}].")(command)
+    return click.option("--timeout", type=float, help="Wall-clock seconds per case, instead of each case's own.")(
+        command)
 
 
 data_option = click.option("--data", "data_dir", type=click.Path(),
@@ -69,15 +79,15 @@ case_option = click.option("--case", "cases", multiple=True, help="Only cases ma
 @seed_option
 @suite_option
 @case_option
-@click.option("--timeout", type=float, help="Wall-clock seconds per case, instead of each case's own.")
+@limit_options
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("-v", "--verbose", is_flag=True, help="List passed cases too.")
-def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, as_json, verbose):
+def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz)."""
     if out and len(paths) > 1:
         raise click.UsageError("--out takes one submission; use --out-dir for several")
     failures = 0
-    with grading.Session(data_dir, seed, _limits(timeout), suites, cases) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases) as session:
         if not session.selected:
             raise click.UsageError("no case matches the --suite/--case filters")
         for number, path in enumerate(paths, 1):
@@ -131,13 +141,13 @@ def publish(data_dir, seed):
 @seed_option
 @suite_option
 @case_option
-@click.option("--timeout", type=float, help="Wall-clock seconds per case, instead of each case's own.")
-def diff(path, code, data_dir, seed, suites, cases, timeout):
+@limit_options
+def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb):
     """Show, case by case, where a submission's values differ from the reference's."""
     if code:
         click.echo(code_diff(path))
         return
-    with grading.Session(data_dir, seed, _limits(timeout), suites, cases) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases) as session:
         staged = session.stage(path)
         execution = session.execute(staged)
         for line in value_diff(session.reference, execution, staged.directory):

@@ -142,7 +142,7 @@ def compute(sandbox, dataset, seed):
     cases, values = {}, {}
     for case, run in execution.cases.items():
         meta = execution.case_meta.get(case, {})
-        cases[case] = {"weight": meta.get("weight", 1), "timeout": meta.get("timeout"), "hint": meta.get("hint"),
+        cases[case] = {**{key: meta.get(key) for key in ("weight", "timeout", "hint", "hint_on")},
                        "values": {name: entry["meta"] for name, entry in run.values.items()}}
         for name, entry in run.values.items():
             values[_value_key(case, name)] = entry["value"]
@@ -174,7 +174,7 @@ def load(sandbox, dataset, seed):
         note = f"reference/ is stale ({', '.join(changed)} changed since `grader publish`); " \
                "using values recomputed from needle/ in a separate process"
     else:
-        note = ""
+        note = "expected values for this data and seed were computed from needle/ in a separate process"
     if cached is not None and cached.fingerprint == print_:
         cached.note = note
         return cached

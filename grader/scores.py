@@ -20,9 +20,9 @@ MAX_MESSAGE = 4000
 
 
 def clean(text, limit=MAX_MESSAGE):
-    """Text from the child, safe to print: no terminal escapes, bounded length."""
+    """Text from the child, safe to print: no terminal escapes, bounded length (unless ``limit`` is None)."""
     text = _CONTROL.sub("", str(text))
-    return text if len(text) <= limit else text[:limit] + " [...]"
+    return text if limit is None or len(text) <= limit else text[:limit] + " [...]"
 
 
 def suite_of(case):
@@ -51,35 +51,57 @@ def _source_line(path, lineno):
 
 
 def describe_exception(stage, submission_dir):
-    """An exception from the child: its last line, and the traceback trimmed to the submission's frames."""
+    """``(status, message)`` of an exception in the child.
+
+    The message is the exception's last line and the traceback trimmed to the
+    submission's own frames: the outermost one (where the case entered the
+    submission) and the innermost three (where it failed). The kit's own
+    ``CaseError`` means the submission returned something unusable: a wrong
+    answer, so ``failed``; any other exception is an ``error``.
+    """
     crash = stage.get("crash") or {}
     message = str(crash.get("message") or "").strip() or "an exception"
-    for own in ("CaseError: ", "SubmissionImportError: "):
-        if message.startswith(own):
-            message = message[len(own):]
-    if message.startswith("NotImplementedError"):
-        message = "not implemented (" + message + ")"
-    elif message.startswith("MemoryError"):
-        message = "out of memory (" + message + ")"
+    exception, _, detail = message.partition(":")
+    exception = exception.rsplit(".", 1)[-1].lstrip("_")  # numpy._core._exceptions._ArrayMemoryError
+    message = f"{exception}:{detail}" if detail else exception
+    status = "error"
+    if exception == "CaseError":
+        status, message = "failed", detail.strip()
+    elif exception == "SubmissionImportError":
+        message = detail.strip()
+    elif exception == "NotImplementedError":
+        message = f"not implemented ({message})"
+    elif exception.endswith("MemoryError"):
+        message = f"out of memory ({message})"
     frames = _student_frames(stage, submission_dir)
+    shown = frames if len(frames) <= 4 else [frames[0], None, *frames[-3:]]
     lines = [message]
-    for relative, lineno, absolute in frames[-4:]:
+    for frame in shown:
+        if frame is None:
+            lines.append("  ...")
+            continue
+        relative, lineno, absolute = frame
         source = _source_line(absolute, lineno)
         lines.append(f"  {relative}, line {lineno}" + (f": {source}" if source else ""))
-    return "\n".join(lines)
+    return status, "\n".join(lines)
 
 
 def verdict(expected_case, run, reference, submission_dir):
-    """``(status, message, figures)`` of one case."""
+    """``(status, message, figures)`` of one case, with the case's hint where it applies."""
+    status, message, figures = _verdict(expected_case, run, reference, submission_dir)
+    hint = expected_case.get("hint")
+    if hint and status in (expected_case.get("hint_on") or ("timeout",)):
+        message += f"\nhint: {hint}"
+    return status, message, figures
+
+
+def _verdict(expected_case, run, reference, submission_dir):
     case = run.case
     if run.status in ("timeout", "error"):
-        message = run.message or run.status
-        if run.status == "timeout" and expected_case.get("hint"):
-            message += f"; {expected_case['hint']}"
-        return run.status, message, {}
+        return run.status, run.message or run.status, {}
     failing = [stage for stage in run.stages if stage.get("outcome") not in ("passed", "skipped")]
     if failing:
-        return "error", describe_exception(failing[0], submission_dir), {}
+        return (*describe_exception(failing[0], submission_dir), {})
     if not run.ended:
         return "error", "no result came back for this case", {}
     if run.problems:
@@ -110,26 +132,30 @@ def verdict(expected_case, run, reference, submission_dir):
 
 
 def score(reference, execution, submission_dir, selected=None):
-    """The ``suites`` part of a result, and the total."""
-    suites, total = [], 0.0
+    """The ``suites`` part of a result, the total and the maximum.
+
+    Only ``selected`` cases (all when None) are scored; each keeps the share
+    of its suite's points that its weight gives it among all the suite's cases.
+    """
+    suites, total, max_total = [], 0.0, 0.0
     for suite, points in SUITE_POINTS.items():
         names = [case for case in reference.cases if suite_of(case) == suite]
         weights = {case: float(reference.cases[case].get("weight") or 1) for case in names}
         weight_sum = sum(weights.values()) or 1.0
-        cases, suite_score = [], 0.0
+        cases, suite_score, suite_max = [], 0.0, 0.0
         for case in names:
+            if selected is not None and case not in selected:
+                continue
             max_score = points * weights[case] / weight_sum
             run = execution.cases.get(case)
             if run is None:
-                if selected is not None:
-                    continue
-                status, message, figures = "error", "no result came back for this case", {}
-                output = ""
+                status, message, figures, output = "error", "no result came back for this case", {}, ""
             else:
                 status, message, figures = verdict(reference.cases[case], run, reference, submission_dir)
                 output = run.output
             case_score = max_score if status == "passed" else 0.0
             suite_score += case_score
+            suite_max += max_score
             entry = {"name": case.split("::", 1)[1], "status": status, "score": round(case_score, 4),
                      "max_score": round(max_score, 4), "message": clean(message),
                      "max_abs_error": figures.get("max_abs_error"), "max_rel_error": figures.get("max_rel_error"),
@@ -139,11 +165,9 @@ def score(reference, execution, submission_dir, selected=None):
             if output:
                 entry["output"] = clean(output, 2000)
             cases.append(entry)
-        if not cases:
-            continue
-        max_points = sum(c["max_score"] for c in cases)
-        suites.append({"name": suite, "score": round(suite_score, 4), "max_score": round(max_points, 4),
-                       "cases": cases})
-        total += suite_score
-    max_total = sum(s["max_score"] for s in suites)
+        if cases:
+            suites.append({"name": suite, "score": round(suite_score, 4), "max_score": round(suite_max, 4),
+                           "cases": cases})
+            total += suite_score
+            max_total += suite_max
     return suites, round(total, 4), round(max_total, 4)

@@ -27,10 +27,6 @@ SIGNAL_MEANINGS = {
 PROBE_SLOT = 999
 
 
-class SandboxError(Exception):
-    """The grader could not start a confined child at all."""
-
-
 @dataclasses.dataclass
 class CaseRun:
     """What one case produced in the child."""
@@ -333,7 +329,7 @@ def _handle(header, payload, child, execution, state, timeout_of):
         if not execution.layers:
             execution.layers = header.get("layers", {})
         if header.get("error"):
-            raise SandboxError(f"the sandbox could not be set up: {header['error']}")
+            raise isolation.SandboxError(f"the sandbox could not be set up: {header['error']}")
     elif kind == "start" and case in execution.cases:
         state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
                      output_mark=len(child.stdout.kept))
@@ -349,7 +345,7 @@ def _handle(header, payload, child, execution, state, timeout_of):
     elif kind == "stage" and case in execution.cases:
         execution.cases[case].stages.append({"when": header.get("when"), **(header.get("stage") or {})})
     elif kind == "case":
-        execution.case_meta[case] = {key: header.get(key) for key in ("weight", "timeout", "hint")}
+        execution.case_meta[case] = {key: header.get(key) for key in ("weight", "timeout", "hint", "hint_on")}
         execution.cases.setdefault(case, CaseRun(case))
     elif kind == "collect_error":
         execution.notes.append(f"the suites could not be collected: {header.get('text', '')[-2000:]}")

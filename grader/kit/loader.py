@@ -94,7 +94,10 @@ def load(name, root, blocked=None):
         try:
             module = _execute(name, os.path.join(root, relative), package and os.path.join(root, package))
         except Exception as exc:
-            module = _BrokenModule(name, f"could not import {description}: {describe_import_failure(exc, root)}")
+            where = describe_import_failure(exc, root)
+            if where.startswith(description + ", line"):  # the module's own file: say it once
+                where = where[len(description) + 2:]
+            module = _BrokenModule(name, f"could not import {description}: {where}")
     sys.modules[name] = module
     if name == "simple_ml":
         sys.modules.setdefault("apps", types.ModuleType("apps")).simple_ml = module

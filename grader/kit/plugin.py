@@ -13,6 +13,26 @@ import pytest
 from . import harness
 
 MAX_LONGREPR = 16 * 1024
+MAX_FRAMES = 40
+MAX_TEXT = 2000
+
+
+def _bounded(stage):
+    """The parts of a report stage the grader uses, small enough for one frame.
+
+    A RecursionError's traceback has thousands of frames: the outermost and
+    innermost ones are kept, which is where the student's code is.
+    """
+    frames = stage.get("traceback") or []
+    if len(frames) > MAX_FRAMES:
+        frames = frames[:MAX_FRAMES // 2] + frames[-MAX_FRAMES // 2:]
+    crash = dict(stage.get("crash") or {})
+    if isinstance(crash.get("message"), str):
+        crash["message"] = crash["message"][:MAX_TEXT]
+    return {"outcome": stage.get("outcome"), "crash": crash,
+            "traceback": [{key: str(frame.get(key))[:MAX_TEXT] if key != "lineno" else frame.get(key)
+                           for key in ("path", "lineno", "message")} for frame in frames],
+            "longrepr": str(stage.get("longrepr") or "")[-MAX_LONGREPR:]}
 
 
 def case_id(nodeid):
@@ -41,7 +61,7 @@ class GraderPlugin:
         return outcome, outcome[:1].upper(), outcome.upper()
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None): grading metadata")
+        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None, hint_on=('timeout',)): grading metadata")
 
     def pytest_collection_modifyitems(self, session, config, items):
         run = harness.RUN
@@ -51,7 +71,8 @@ class GraderPlugin:
             marker = item.get_closest_marker("case")
             meta = dict(marker.kwargs) if marker else {}
             run.send({"type": "case", "case": case_id(item.nodeid), "weight": meta.get("weight", 1),
-                      "timeout": meta.get("timeout"), "hint": meta.get("hint")})
+                      "timeout": meta.get("timeout"), "hint": meta.get("hint"),
+                      "hint_on": list(meta.get("hint_on", ["timeout"]))})
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -72,8 +93,5 @@ class GraderPlugin:
         outcome = yield
         stage = outcome.get_result()
         if report.outcome != "passed" and isinstance(stage, dict):
-            stage = {key: stage.get(key) for key in ("outcome", "crash", "traceback", "longrepr")}
-            if isinstance(stage["longrepr"], str):
-                stage["longrepr"] = stage["longrepr"][-MAX_LONGREPR:]
             harness.RUN.send({"type": "stage", "case": case_id(report.nodeid), "when": report.when,
-                              "stage": stage})
+                              "stage": _bounded(stage)})

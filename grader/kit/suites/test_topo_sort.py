@@ -4,6 +4,8 @@ The returned nodes are numbered by the grader's own walk of the graph, so the
 order is compared as numbers; a node that is not in the graph is -1.
 """
 
+import pytest
+
 from needle_grader_kit.checks import random_inputs, submit_order, tensors
 from needle_grader_kit.harness import needle
 
@@ -51,6 +53,8 @@ def test_several_outputs():
     submit_order(_sorted(d, e), [d, e])
 
 
+@pytest.mark.case(hint="the graph is 2500 nodes deep: find_topo_sort must not recurse once per node "
+                      "(search with a stack of your own, or raise the recursion limit)", hint_on=("error",))
 def test_deep_chain():
     """Deeper than Python's recursion limit: a plain recursive search fails here."""
     a, b = tensors(random_inputs([(2,), (2,)]))

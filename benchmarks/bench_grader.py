@@ -1,0 +1,132 @@
+"""How much grading costs beyond the computations themselves.
+
+Compares, median of several interleaved runs after a warm-up:
+- bare: one plain Python process that imports the submission and computes
+  every case's values (the suites' own functions, called directly: no
+  pytest, no sandbox, no transfer, no comparison);
+- graded: ``Session.grade`` of the same submission with every protection
+  this machine offers, and with isolation off (process and rlimits only);
+- the whole ``grader run`` command, start-up included.
+
+Overhead is graded time minus the time the child spent inside cases.
+
+    python benchmarks/bench_grader.py [--submission submissions/alice] [--data DIR] [--runs 5]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from grader import datasets, grading, isolation  # noqa: E402
+
+BARE = r"""
+import importlib.util, json, os, sys, time
+started = time.perf_counter()
+kit_root, submission, images, labels = sys.argv[1:5]
+sys.path.insert(0, kit_root)
+from needle_grader_kit import harness, loader
+import numpy, numdifftools  # what the child imports too
+
+class Bare(harness.Run):
+    def send(self, header, payload=b""):
+        pass
+
+config = {"mode": "grade", "submission": submission, "data": {"images": images, "labels": labels}, "seed": 0,
+          "blocked_imports": {}, "scratch": os.environ["BENCH_SCRATCH"], "max_value_bytes": 1 << 30}
+harness.RUN = run = Bare(config, -1)
+loader.add_submission_paths(submission)
+suites = os.path.join(kit_root, "needle_grader_kit", "suites")
+cases = 0
+for name in sorted(os.listdir(suites)):
+    if not name.startswith("test_"):
+        continue
+    spec = importlib.util.spec_from_file_location(name[:-3], os.path.join(suites, name))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for attr in dir(module):
+        function = getattr(module, attr)
+        if not attr.startswith("test_") or not callable(function):
+            continue
+        calls = [()]
+        for mark in getattr(function, "pytestmark", []):
+            if mark.name == "parametrize":
+                names, values = mark.args[0], mark.args[1]
+                single = "," not in names
+                calls = [c + ((v,) if single else tuple(v)) for c in calls for v in values]
+        for args in calls:
+            run.case = f"{name[5:-3]}::{attr[5:]}{list(args)}"
+            function(*args)
+            cases += 1
+print(json.dumps({"seconds": time.perf_counter() - started, "cases": cases}))
+"""
+
+
+def bare_run(workspace, submission, dataset):
+    scratch = os.path.join(workspace.root, "bench-scratch")
+    os.makedirs(scratch, exist_ok=True)
+    env = dict(os.environ, BENCH_SCRATCH=scratch, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    started = time.perf_counter()
+    out = subprocess.run([sys.executable, "-I", "-c", BARE, workspace.kit_root, submission, dataset.images,
+                          dataset.labels], capture_output=True, text=True, env=env, check=True)
+    total = time.perf_counter() - started
+    return total, json.loads(out.stdout)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submission", default=os.path.join(REPO, "submissions", "alice"))
+    parser.add_argument("--data", default=None, help="MNIST folder (default: the generated dataset)")
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+
+    with grading.Session(args.data) as isolated, \
+            grading.Session(args.data, limits=None) as plain:
+        plain.sandbox = isolation.detect(plain.workspace, plain.limits, disabled=isolation.LAYER_ORDER[2:])
+        staged = isolated.stage(args.submission)
+        staged_plain = plain.stage(args.submission)
+        timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": []}
+        for run in range(args.runs + 1):
+            bare_total, _ = bare_run(isolated.workspace, staged.directory, isolated.dataset)
+            started = time.perf_counter()
+            result = isolated.grade(staged)
+            isolated_total = time.perf_counter() - started
+            started = time.perf_counter()
+            result_plain = plain.grade(staged_plain)
+            plain_total = time.perf_counter() - started
+            started = time.perf_counter()
+            command = [sys.executable, "-m", "grader", "run", args.submission, "--json"]
+            if args.data:
+                command += ["--data", args.data]
+            subprocess.run(command, cwd=REPO, capture_output=True, check=True)
+            command_total = time.perf_counter() - started
+            if run == 0:
+                continue  # warm-up
+            for key, value in (("bare", bare_total), ("isolated", isolated_total), ("plain", plain_total),
+                               ("command", command_total),
+                               ("in_cases", sum(c["duration_s"] for s in result["suites"] for c in s["cases"])),
+                               ("in_cases_plain", sum(c["duration_s"] for s in result_plain["suites"]
+                                                      for c in s["cases"]))):
+                timings[key].append(value)
+        median = {key: statistics.median(values) for key, values in timings.items()}
+        print(f"submission: {args.submission}; data: {isolated.dataset.describe()}; runs: {args.runs}")
+        print(f"score: {result['score']} / {result['max_score']}; sandbox: {isolated.sandbox.summary()['layers']}")
+        print(f"bare computation (fresh process)      {median['bare']:7.3f} s")
+        print(f"graded, isolated                       {median['isolated']:7.3f} s"
+              f"   ratio to bare {median['isolated'] / median['bare']:.2f}")
+        print(f"graded, isolation off                  {median['plain']:7.3f} s")
+        print(f"whole `grader run` command             {median['command']:7.3f} s")
+        print(f"time inside cases (isolated)           {median['in_cases']:7.3f} s")
+        print(f"fixed cost per submission (isolated)   {median['isolated'] - median['in_cases']:7.3f} s")
+        print(f"fixed cost per submission (plain)      {median['plain'] - median['in_cases_plain']:7.3f} s")
+        print(f"isolation adds                         {median['isolated'] - median['plain']:7.3f} s")
+
+
+if __name__ == "__main__":
+    main()

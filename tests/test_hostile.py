@@ -1,0 +1,207 @@
+"""Hostile submissions: each attacks the grader while answering forward::negate wrongly.
+
+A successful attack would turn that wrong answer into a pass, so every test
+asserts the exact verdicts (negate not passed, exp - answered honestly beside
+it - passed) and that the grader came through intact: exit code 0 and a result
+that follows the schema. Each runs the real ``grader`` command with short
+timeouts and only the two cases it needs. A test that needs a protection this
+machine lacks is skipped, and says which.
+"""
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from grader import isolation
+
+CASES = ["--suite", "forward", "--case", "negate", "--case", "exp", "--timeout", "3"]
+
+
+def grade_hostile(run_grader, tmp_path, attack, *extra):
+    out = tmp_path / "out" / f"{attack}.json"
+    completed, result = run_grader("run", f"submissions/hostile-{attack}", *CASES, *extra, "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    verdicts = {case["name"]: case for suite in result["suites"] for case in suite["cases"]}
+    assert set(verdicts) == {"negate", "exp"}
+    assert verdicts["exp"]["status"] == "passed", verdicts["exp"]
+    return result, verdicts["negate"]
+
+
+def require(layers, *any_of):
+    if not any(layers.get(name) == "on" for name in any_of):
+        reasons = "; ".join(f"{name}: {layers.get(name)}" for name in any_of)
+        pytest.skip(f"needs {' or '.join(any_of)}, which this machine lacks ({reasons})")
+
+
+def sandbox_processes():
+    """Processes still running under any of the grader's sandbox uids."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/status") as status:
+                    fields = dict(line.split(":", 1) for line in status if ":" in line)
+            except OSError:
+                continue
+            uid = int(fields["Uid"].split()[0])
+            if isolation.UID_BASE <= uid < isolation.UID_BASE + 2000 and not fields["State"].strip().startswith("Z"):
+                found.append(entry)
+    return found
+
+
+def test_reading_the_reference_values_finds_nothing(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "filesystem_view")
+    result, negate = grade_hostile(run_grader, tmp_path, "read-reference")
+    assert negate["status"] == "failed"
+    assert "read-reference: found nothing readable" in result["output"]["stdout"]
+
+
+def test_importing_the_reference_needle_finds_nothing(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "filesystem_view")
+    result, negate = grade_hostile(run_grader, tmp_path, "import-reference")
+    assert negate["status"] == "failed"
+    assert "import-reference: no reference needle found" in result["output"]["stdout"]
+
+
+def test_exiting_mid_suite_costs_only_that_case(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "os-exit")
+    assert negate["status"] == "error"
+    assert negate["message"] == "the process exited with code 0"
+    assert result["restarts"] == 1
+
+
+def test_fake_results_on_stdout_are_only_feedback(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "fake-stdout")
+    assert negate["status"] == "failed"
+    assert "test_forward.py::test_negate PASSED" in result["output"]["stdout"]
+    assert negate["message"].startswith("out: 12 of 12 elements differ")
+
+
+def test_files_named_like_results_land_nowhere_that_matters(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "filesystem_view", "uid")
+    result, negate = grade_hostile(run_grader, tmp_path, "result-files")
+    assert negate["status"] == "failed"
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == ["out/result-files.json"]
+    assert result["score"] == pytest.approx(result["max_score"] / 2)
+
+
+def test_conftest_files_in_the_submission_are_never_loaded(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "conftest")
+    assert negate["status"] == "failed"
+    assert "CONFTEST LOADED" not in result["output"]["stdout"]
+
+
+def test_modules_named_like_numpy_pytest_or_the_grader_never_shadow_them(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "numpy-shadow")
+    assert negate["status"] == "failed"
+    output = result["output"]["stdout"] + result["output"]["stderr"]
+    assert "SHADOW MODULE IMPORTED" not in output and "PTH FILE EXECUTED" not in output
+
+
+def test_monkeypatched_numpy_comparisons_change_nothing(run_grader, tmp_path):
+    _, negate = grade_hostile(run_grader, tmp_path, "monkeypatch")
+    assert negate["status"] == "failed"
+    assert negate["first_mismatch"]["mismatched"] == 12
+
+
+def test_a_lying_ndarray_arrives_as_its_real_numbers(run_grader, tmp_path):
+    _, negate = grade_hostile(run_grader, tmp_path, "lying-ndarray")
+    assert negate["status"] == "failed"
+    assert ", got 0)" in negate["message"]
+
+
+def test_an_infinite_loop_times_out_alone(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "infinite-loop", "--timeout", "2")
+    assert negate["status"] == "timeout"
+    assert negate["message"] == "timed out after 2 s"
+    assert result["duration_s"] < 20
+
+
+def test_a_memory_bomb_runs_out_of_memory_alone(run_grader, tmp_path):
+    _, negate = grade_hostile(run_grader, tmp_path, "memory-bomb", "--memory-mb", "600")
+    assert negate["status"] == "error"
+    assert negate["message"].startswith("out of memory (ArrayMemoryError: Unable to allocate")
+
+
+def test_a_fork_bomb_starts_nothing_and_leaves_nothing(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "seccomp", "uid")
+    result, negate = grade_hostile(run_grader, tmp_path, "fork-bomb")
+    assert negate["status"] == "failed"
+    if sandbox_layers.get("seccomp") == "on":
+        assert "fork-bomb: started 0 processes" in result["output"]["stdout"]
+    assert sandbox_processes() == []
+
+
+def test_a_daemon_does_not_outlive_its_grading(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "seccomp", "uid")
+    proof = "/tmp/needle-grader-daemon-proof"
+    if os.path.exists(proof):
+        os.remove(proof)
+    _, negate = grade_hostile(run_grader, tmp_path, "daemon")
+    assert negate["status"] == "failed"
+    assert sandbox_processes() == []
+    time.sleep(2.5)  # the daemon would write 1.5 s after it started
+    assert not os.path.exists(proof)
+
+
+def test_killing_the_grader_fails(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "seccomp", "uid")
+    result, negate = grade_hostile(run_grader, tmp_path, "kill-parent")
+    assert negate["status"] == "failed"
+    assert "kill-parent: could not signal" in result["output"]["stdout"]
+    assert "kill-parent: signalled" not in result["output"]["stdout"]
+
+
+def test_a_local_server_with_the_answer_is_unreachable(run_grader, tmp_path, sandbox_layers):
+    require(sandbox_layers, "seccomp", "network_namespace")
+    connections = []
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(("127.0.0.1", 47611))
+    server.listen()
+    server.settimeout(0.2)
+    stop = threading.Event()
+
+    def answer():
+        import numpy as np
+
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except OSError:
+                continue
+            connections.append(connection)
+            data = connection.recv(1 << 20)
+            connection.sendall((-np.frombuffer(data, dtype="<f8")).tobytes())
+            connection.close()
+
+    thread = threading.Thread(target=answer)
+    thread.start()
+    try:
+        result, negate = grade_hostile(run_grader, tmp_path, "network")
+    finally:
+        stop.set()
+        thread.join()
+        server.close()
+    assert connections == []
+    assert negate["status"] == "failed"
+    assert "network: no connection" in result["output"]["stdout"]
+
+
+def test_a_billion_element_output_is_refused(run_grader, tmp_path):
+    _, negate = grade_hostile(run_grader, tmp_path, "huge-output")
+    assert negate["status"] == "error"
+    assert negate["message"] == ("out: value of shape (1000000000,) (1000000000 elements, 8000000000 bytes) "
+                                 "is over the grader's cap of 67108864 bytes per value")
+
+
+def test_flooding_stdout_is_capped(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "stdout-flood")
+    assert negate["status"] == "failed"
+    stdout = result["output"]["stdout"]
+    assert len(stdout) < 70 * 1024
+    assert stdout.rstrip().endswith("more bytes not kept]")

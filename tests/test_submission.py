@@ -1,0 +1,174 @@
+"""Staging submissions: folders and archives in, a clean course-layout folder out."""
+
+import io
+import os
+import tarfile
+import zipfile
+
+import pytest
+
+from grader import submission
+
+COURSE_FILES = ["python/needle/__init__.py", "python/needle/autograd.py", "python/needle/ops.py",
+                "apps/simple_ml.py"]
+
+
+def make_folder(root, files):
+    for relative, text in files.items():
+        path = root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+def make_zip(path, files, links=()):
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+        for name, target in links:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = 0o120777 << 16
+            archive.writestr(info, target)
+    return path
+
+
+def make_tar(path, files, members=()):
+    with tarfile.open(path, "w:gz") as archive:
+        for name, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        for info in members:
+            archive.addfile(info)
+    return path
+
+
+def staged_files(staged):
+    return sorted(os.path.relpath(os.path.join(folder, name), staged.directory).replace(os.sep, "/")
+                  for folder, _, names in os.walk(staged.directory) for name in names)
+
+
+def test_a_full_folder_is_staged_as_submitted(tmp_path):
+    source = make_folder(tmp_path / "alice", {name: f"# {name}\n" for name in COURSE_FILES})
+    staged = submission.stage(str(source), tmp_path / "staged")
+    assert staged.name == "alice"
+    assert staged.files == {name: "submitted" for name in COURSE_FILES}
+    assert staged.notes == []
+    assert (tmp_path / "staged" / "python" / "needle" / "ops.py").read_text() == "# python/needle/ops.py\n"
+
+
+def test_missing_course_files_come_from_the_starter_and_are_noted(tmp_path):
+    source = make_folder(tmp_path / "bob", {"python/needle/ops.py": "# mine\n"})
+    staged = submission.stage(str(source), tmp_path / "staged")
+    assert staged.files["python/needle/ops.py"] == "submitted"
+    assert staged.files["apps/simple_ml.py"] == "starter"
+    assert "apps/simple_ml.py was not submitted: the starter version was used" in staged.notes
+    assert "raise NotImplementedError()" in (tmp_path / "staged" / "apps" / "simple_ml.py").read_text()
+
+
+def test_only_python_sources_of_the_course_layout_are_staged(tmp_path):
+    source = make_folder(tmp_path / "s", {"python/needle/ops.py": "", "python/needle/helpers.py": "",
+                                          "data/train-images-idx3-ubyte.gz": "not data",
+                                          "notes.txt": "", "conftest.py": "", "apps/README.md": ""})
+    staged = submission.stage(str(source), tmp_path / "staged")
+    assert staged_files(staged) == ["apps/simple_ml.py", "python/needle/__init__.py", "python/needle/autograd.py",
+                                    "python/needle/helpers.py", "python/needle/ops.py"]
+
+
+def test_the_digest_changes_with_the_contents_only(tmp_path):
+    files = {name: "x = 1\n" for name in COURSE_FILES}
+    first = submission.stage(str(make_folder(tmp_path / "a", files)), tmp_path / "s1")
+    second = submission.stage(str(make_folder(tmp_path / "b", files)), tmp_path / "s2")
+    assert first.digest == second.digest
+    (tmp_path / "b" / "apps" / "simple_ml.py").write_text("x = 2\n")
+    assert submission.stage(str(tmp_path / "b"), tmp_path / "s3").digest != first.digest
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+@pytest.mark.parametrize("prefix", ["", "hw1/"])
+def test_archives_flat_or_nested_one_folder_deep(tmp_path, kind, prefix):
+    files = {prefix + name: f"# {name}\n" for name in COURSE_FILES}
+    if prefix:
+        files["__MACOSX/hw1/._ops.py"] = "junk"
+    path = tmp_path / f"carol.{kind}"
+    (make_zip if kind == "zip" else make_tar)(path, files)
+    staged = submission.stage(str(path), tmp_path / "staged")
+    assert staged.name == "carol"
+    assert staged.files == {name: "submitted" for name in COURSE_FILES}
+
+
+@pytest.mark.parametrize("name", ["../evil.py", "/etc/evil.py", "python/../../evil.py", "C:/evil.py"])
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_archives_with_escaping_paths_are_refused(tmp_path, kind, name):
+    path = tmp_path / f"s.{kind}"
+    (make_zip if kind == "zip" else make_tar)(path, {"python/needle/ops.py": "", name: ""})
+    with pytest.raises(submission.SubmissionError, match="refused, it contains the unsafe path"):
+        submission.stage(str(path), tmp_path / "staged")
+
+
+def test_a_zip_with_a_link_is_refused(tmp_path):
+    path = make_zip(tmp_path / "s.zip", {"python/needle/ops.py": ""}, links=[("apps/simple_ml.py", "/etc/passwd")])
+    with pytest.raises(submission.SubmissionError, match=r"refused, it contains a link \(apps/simple_ml.py\)"):
+        submission.stage(str(path), tmp_path / "staged")
+
+
+@pytest.mark.parametrize("link_type", [tarfile.SYMTYPE, tarfile.LNKTYPE])
+def test_a_tar_with_a_link_is_refused(tmp_path, link_type):
+    link = tarfile.TarInfo("apps/simple_ml.py")
+    link.type, link.linkname = link_type, "/etc/passwd"
+    path = make_tar(tmp_path / "s.tar.gz", {"python/needle/ops.py": ""}, members=[link])
+    with pytest.raises(submission.SubmissionError, match="refused, it contains a link"):
+        submission.stage(str(path), tmp_path / "staged")
+
+
+def test_archives_over_the_caps_are_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr(submission, "MAX_FILES", 3)
+    path = make_zip(tmp_path / "many.zip", {f"python/needle/m{i}.py": "" for i in range(4)})
+    with pytest.raises(submission.SubmissionError, match=r"refused, 4 entries \(the cap is 3\)"):
+        submission.stage(str(path), tmp_path / "staged")
+    monkeypatch.setattr(submission, "MAX_FILE_BYTES", 10)
+    path = make_tar(tmp_path / "big.tar.gz", {"python/needle/ops.py": "x" * 11})
+    with pytest.raises(submission.SubmissionError, match="ops.py is 11 bytes"):
+        submission.stage(str(path), tmp_path / "staged2")
+
+
+@pytest.mark.parametrize("name, content, problem", [
+    ("broken.zip", b"PK\x03\x04 not really a zip", "not a readable zip archive"),
+    ("broken.tar.gz", b"\x1f\x8b\x08\x00 truncated", "tar archive"),
+    ("notes.txt", b"hello", "not a folder, .zip or .tar.gz"),
+])
+def test_unreadable_inputs_give_one_clear_error(tmp_path, name, content, problem):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(submission.SubmissionError, match=problem) as error:
+        submission.stage(str(path), tmp_path / "staged")
+    assert str(error.value).startswith(str(path))
+
+
+def test_a_missing_path_and_a_folder_without_the_layout_are_explained(tmp_path):
+    with pytest.raises(submission.SubmissionError, match="no such file or folder"):
+        submission.stage(str(tmp_path / "nowhere"), tmp_path / "staged")
+    make_folder(tmp_path / "other", {"main.py": ""})
+    with pytest.raises(submission.SubmissionError, match="is this a needle homework 1 submission"):
+        submission.stage(str(tmp_path / "other"), tmp_path / "staged")
+
+
+def test_two_homework_folders_in_one_archive_are_ambiguous(tmp_path):
+    path = make_zip(tmp_path / "s.zip", {"a/python/needle/ops.py": "", "b/apps/simple_ml.py": ""})
+    with pytest.raises(submission.SubmissionError, match="several homework folders"):
+        submission.stage(str(path), tmp_path / "staged")
+
+
+def test_links_out_of_a_folder_are_left_out_and_links_within_are_followed(tmp_path):
+    outside = tmp_path / "secret.py"
+    outside.write_text("SECRET = 1\n")
+    source = make_folder(tmp_path / "s", {"python/needle/ops.py": "# ops\n"})
+    (source / "apps").mkdir()
+    (source / "apps" / "simple_ml.py").symlink_to(outside)
+    (source / "python" / "needle" / "autograd.py").symlink_to(source / "python" / "needle" / "ops.py")
+    staged = submission.stage(str(source), tmp_path / "staged")
+    assert "apps/simple_ml.py is a link out of the submission: left out" in staged.notes
+    assert staged.files["apps/simple_ml.py"] == "starter"
+    assert "SECRET" not in (tmp_path / "staged" / "apps" / "simple_ml.py").read_text()
+    assert (tmp_path / "staged" / "python" / "needle" / "autograd.py").read_text() == "# ops\n"
