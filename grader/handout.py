@@ -206,8 +206,7 @@ def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False
         existing = [str(path) for path in files if path.exists()]
         if existing:
             raise FileExistsError(
-                "refusing to overwrite existing file(s): %s (pass overwrite=True to replace them)"
-                % ", ".join(existing)
+                "refusing to overwrite existing file(s): %s; nothing was written" % ", ".join(existing)
             )
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
