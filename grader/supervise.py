@@ -67,6 +67,11 @@ class OutputCapture:
         self.kept += data[:max(room, 0)]
         self.dropped += max(len(data) - max(room, 0), 0)
 
+    def absorb(self, other):
+        """Append what another capture kept, counting what either dropped."""
+        self.add(bytes(other.kept))
+        self.dropped += other.dropped
+
     def text(self):
         text = self.kept.decode("utf-8", errors="replace")
         return text + (f"\n[... {self.dropped} more bytes not kept]" if self.dropped else "")
@@ -235,8 +240,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=N
         uid, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
         child = Child(sandbox, slot, config, uid)
         progress = _watch(child, execution, case_timeouts or {}, blocked)
-        stdout.add(bytes(child.stdout.kept))
-        stderr.add(bytes(child.stderr.kept))
+        stdout.absorb(child.stdout)
+        stderr.absorb(child.stderr)
         remaining = [case for case in remaining if not _finished(execution.cases[case])]
         if progress == "done":
             _fail_remaining(execution, remaining, "error", "not run: the test session ended before this case")

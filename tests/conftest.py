@@ -37,6 +37,75 @@ def generated_mnist(tmp_path_factory):
 
 
 # ---------------------------------------------------------------------------
+# Fixtures for the grader tests
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def reference_cache(tmp_path_factory):
+    """Recomputed references go to a folder of this test session, unless tox chose one."""
+    if not os.environ.get("NEEDLE_GRADER_CACHE"):
+        os.environ["NEEDLE_GRADER_CACHE"] = str(tmp_path_factory.mktemp("reference-cache"))
+    return Path(os.environ["NEEDLE_GRADER_CACHE"])
+
+
+@pytest.fixture(scope="session")
+def sandbox_layers():
+    """The isolation layers this machine offers: name -> "on" or "off: why"."""
+    from grader import isolation
+
+    workspace = isolation.Workspace()
+    try:
+        return dict(isolation.detect(workspace, isolation.Limits()).layers)
+    finally:
+        workspace.close()
+
+
+@pytest.fixture
+def run_grader():
+    """Run the ``grader`` command; returns (completed process, the --out result or None).
+
+    A result file is always checked against the schema that ships with the package.
+    """
+    import json
+    import subprocess
+    import sys
+
+    from grader import results
+
+    def run(*args, timeout=300):
+        completed = subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO_ROOT, capture_output=True,
+                                   text=True, timeout=timeout)
+        result = None
+        if "--out" in args:
+            out = Path(args[args.index("--out") + 1])
+            if out.exists():
+                result = json.loads(out.read_text())
+                results.validate(result)
+        return completed, result
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def grading_session():
+    """One in-process grading session per (data folder, seed), shared by the tests that grade samples."""
+    from grader import grading
+
+    sessions = {}
+
+    def get(data_dir=None, seed=0):
+        key = (str(data_dir) if data_dir else None, seed)
+        if key not in sessions:
+            sessions[key] = grading.Session(key[0], seed)
+        return sessions[key]
+
+    yield get
+    for session in sessions.values():
+        session.close()
+
+
+# ---------------------------------------------------------------------------
 # Fixtures for the needle and handout tests
 # ---------------------------------------------------------------------------
 

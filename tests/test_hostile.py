@@ -194,7 +194,7 @@ def test_a_local_server_with_the_answer_is_unreachable(run_grader, tmp_path, san
 
 def test_a_billion_element_output_is_refused(run_grader, tmp_path):
     _, negate = grade_hostile(run_grader, tmp_path, "huge-output")
-    assert negate["status"] == "error"
+    assert negate["status"] == "failed"
     assert negate["message"] == ("out: value of shape (1000000000,) (1000000000 elements, 8000000000 bytes) "
                                  "is over the grader's cap of 67108864 bytes per value")
 
