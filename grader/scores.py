@@ -90,7 +90,9 @@ def verdict(expected_case, run, reference, submission_dir):
     """``(status, message, figures)`` of one case, with the case's hint where it applies."""
     status, message, figures = _verdict(expected_case, run, reference, submission_dir)
     hint = expected_case.get("hint")
-    if hint and status in (expected_case.get("hint_on") or ("timeout",)):
+    # hint_on names statuses ("timeout") or words of the message ("RecursionError")
+    if hint and any(word == status or (word not in STATUSES and word in message)
+                    for word in expected_case.get("hint_on") or ("timeout",)):
         message += f"\nhint: {hint}"
     return status, message, figures
 

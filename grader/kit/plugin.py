@@ -61,7 +61,8 @@ class GraderPlugin:
         return outcome, outcome[:1].upper(), outcome.upper()
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None, hint_on=('timeout',)): grading metadata")
+        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None, hint_on=('timeout',)): grading metadata; hint_on holds "
+                                "statuses or words of the message that the hint applies to")
 
     def pytest_collection_modifyitems(self, session, config, items):
         run = harness.RUN

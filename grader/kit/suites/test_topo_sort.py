@@ -54,7 +54,7 @@ def test_several_outputs():
 
 
 @pytest.mark.case(hint="the graph is 2500 nodes deep: find_topo_sort must not recurse once per node "
-                      "(search with a stack of your own, or raise the recursion limit)", hint_on=("error",))
+                      "(search with a stack of your own, or raise the recursion limit)", hint_on=("RecursionError",))
 def test_deep_chain():
     """Deeper than Python's recursion limit: a plain recursive search fails here."""
     a, b = tensors(random_inputs([(2,), (2,)]))

@@ -1,0 +1,154 @@
+"""The sample submissions, graded end to end with exact per-case verdicts."""
+
+import pytest
+
+from grader import handout, reference, results
+
+# bob's bugs (see submissions/bob/README.md) and the cases each one fails; every other case passes.
+BOB = {
+    "forward::transpose[2x3x4-axes01]": "error",
+    "forward::transpose[2x3x4-axes02]": "error",
+    "backward::matmul[6x6x5x4@4x3]": "failed",
+    "backward::matmul[5x4@6x6x4x3]": "failed",
+    "backward::matmul[3x2x1@3x3x1x2]": "failed",
+    "backward::matmul[2x4@2x4x4x2]": "failed",
+    "backward::broadcast_to[4x1-3x4x5]": "failed",
+    "backward::broadcast_to[1-3x3x3]": "failed",
+    "backward::broadcast_to[1x3-5x3]": "failed",
+    "backward::transpose[2x3x4-axes02]": "error",
+    "topo_sort::deep_chain": "error",
+    "compute_gradient::matmul_product": "failed",
+    "compute_gradient::broadcast_product": "failed",
+    "compute_gradient::non_scalar_output": "failed",
+    "compute_gradient::several_paths_to_one_node": "failed",
+    "compute_gradient::paths_through_broadcast": "failed",
+    "compute_gradient::gradient_of_gradient_scalar": "failed",
+    "compute_gradient::gradient_of_gradient_vector": "failed",
+    "softmax_loss::softmax_loss[zero]": "failed",
+    "softmax_loss::softmax_loss[random]": "failed",
+    "softmax_loss::softmax_loss_backward": "failed",
+    "nn_epoch::one_step_is_the_gradient": "failed",
+    "nn_epoch::lr_and_batch[lr0.3-batch20]": "failed",
+    "nn_epoch::lr_and_batch[lr0.05-batch60]": "failed",
+    "nn_epoch::releases_the_graph": "failed",
+    "nn_epoch::full_epoch": "failed",
+}
+PARSE_MNIST = {"softmax_loss::parse_mnist_other_files[7]", "softmax_loss::parse_mnist_other_files[31]",
+               "softmax_loss::parse_mnist_dataset"}
+SIMPLE_ML = PARSE_MNIST | {"softmax_loss::softmax_loss[zero]", "softmax_loss::softmax_loss[random]",
+                           "softmax_loss::softmax_loss_backward", "nn_epoch::one_step_is_the_gradient",
+                           "nn_epoch::lr_and_batch[lr0.3-batch20]", "nn_epoch::lr_and_batch[lr0.05-batch60]",
+                           "nn_epoch::releases_the_graph", "nn_epoch::full_epoch"}
+
+
+def grade(grading_session, path, data_dir=None, seed=0):
+    session = grading_session(data_dir, seed)
+    result = session.grade(session.stage(str(path)))
+    results.validate(result)
+    cases = {f"{suite['name']}::{case['name']}": case for suite in result["suites"] for case in suite["cases"]}
+    return result, cases
+
+
+def statuses(cases):
+    return {name: case["status"] for name, case in cases.items()}
+
+
+def test_every_case_of_the_reference_is_graded(grading_session):
+    session = grading_session()
+    assert len(session.reference.cases) == 87
+    suites = {name.split("::")[0] for name in session.reference.cases}
+    assert suites == {"forward", "backward", "topo_sort", "compute_gradient", "softmax_loss", "nn_epoch"}
+
+
+def test_alice_written_differently_scores_full_marks(grading_session):
+    result, cases = grade(grading_session, "submissions/alice")
+    assert set(statuses(cases).values()) == {"passed"}
+    assert (result["score"], result["max_score"]) == (100.0, 100.0)
+    assert [(s["name"], s["score"]) for s in result["suites"]] == [
+        ("forward", 10), ("backward", 25), ("topo_sort", 20), ("compute_gradient", 25), ("softmax_loss", 10),
+        ("nn_epoch", 10)]
+    assert result["files"] == {name: "submitted" for name in handout.COURSE_LAYOUT.values()}
+    assert result["environment"]["data"]["source"] == "generated"
+
+
+def test_alice_scores_full_marks_on_the_real_mnist_test_set(grading_session, real_mnist_dir):
+    result, cases = grade(grading_session, "submissions/alice", data_dir=real_mnist_dir)
+    assert set(statuses(cases).values()) == {"passed"}
+    assert result["score"] == 100.0
+    data = result["environment"]["data"]
+    assert (data["source"], data["examples"], data["images"]) == ("mnist", 10000, "t10k-images-idx3-ubyte.gz")
+    assert result["environment"]["reference"]["origin"] in ("computed", "cached")
+
+
+def test_a_new_seed_draws_fresh_cases_that_alice_still_passes_and_bob_still_fails(grading_session):
+    alice, alice_cases = grade(grading_session, "submissions/alice", seed=7)
+    assert alice["score"] == 100.0 and alice["environment"]["seed"] == 7
+    _, bob_cases = grade(grading_session, "submissions/bob", seed=7)
+    assert {name for name, status in statuses(bob_cases).items() if status != "passed"} == set(BOB)
+
+
+def test_the_with_solutions_handout_scores_full_marks(grading_session, tmp_path):
+    handout.write_handout(tmp_path / "solution", with_solutions=True)
+    result, _ = grade(grading_session, tmp_path / "solution")
+    assert result["score"] == 100.0
+
+
+def test_bob_loses_exactly_the_cases_his_bugs_break(grading_session):
+    result, cases = grade(grading_session, "submissions/bob")
+    assert statuses(cases) == {name: BOB.get(name, "passed") for name in cases}
+    assert result["score"] == pytest.approx(54.9466, abs=1e-4)
+    assert cases["forward::transpose[2x3x4-axes01]"]["message"].startswith("ValueError: axes don't match array\n"
+                                                                          "  python/needle/ops.py, line ")
+    assert cases["backward::broadcast_to[4x1-3x4x5]"]["message"].startswith(
+        "grad[0]: disagrees with both the reference gradient (shape (4, 5), expected (4, 1)) and the numerical "
+        "gradient of your own forward")
+    assert cases["topo_sort::deep_chain"]["message"].startswith("RecursionError: maximum recursion depth exceeded")
+    assert "hint: the graph is 2500 nodes deep" in cases["topo_sort::deep_chain"]["message"]
+    assert cases["softmax_loss::softmax_loss[zero]"]["message"].startswith(
+        "loss: 1 of 1 elements differ beyond rtol=1e-05, atol=1e-06; largest absolute error 2300.28")
+    assert cases["nn_epoch::releases_the_graph"]["message"].startswith(
+        "the returned W1 and W2 still hold a computation graph of 22 nodes")
+    mismatch = cases["compute_gradient::gradient_of_gradient_scalar"]["first_mismatch"]
+    assert (mismatch["value"], mismatch["max_abs_error"]) == ("dy_dx2", 6.0)
+
+
+def test_carol_the_untouched_starter_is_not_implemented_everywhere(grading_session):
+    result, cases = grade(grading_session, "submissions/carol")
+    assert result["score"] == 0.0
+    assert set(statuses(cases).values()) == {"error"}
+    assert all(case["message"].startswith("not implemented (NotImplementedError)") for case in cases.values())
+
+
+def test_dave_with_a_syntax_error_still_gets_his_parse_mnist(grading_session):
+    result, cases = grade(grading_session, "submissions/dave")
+    assert statuses(cases) == {name: "passed" if name in PARSE_MNIST else "error" for name in cases}
+    for name, case in cases.items():
+        if name not in PARSE_MNIST:
+            assert case["message"].startswith("could not import python/needle: python/needle/ops.py, line 185: "
+                                              "SyntaxError:"), (name, case["message"])
+            assert "hint:" not in case["message"]
+    assert result["files"]["python/needle/autograd.py"] == "starter"
+    assert "python/needle/autograd.py was not submitted: the starter version was used" in result["notes"]
+
+
+def test_erin_importing_a_package_that_is_not_installed(grading_session):
+    try:
+        import tqdm  # noqa: F401
+        pytest.skip("tqdm is installed here, so erin's import does not fail")
+    except ImportError:
+        pass
+    result, cases = grade(grading_session, "submissions/erin")
+    assert result["score"] == 0.0
+    for name, case in cases.items():
+        assert case["status"] == "error"
+        if name in SIMPLE_ML:
+            assert case["message"] == ("could not import apps/simple_ml.py: line 6: ModuleNotFoundError: No module "
+                                       "named 'tqdm' (not part of this homework, and not installed on the grader)")
+        else:
+            assert case["message"].startswith("not implemented")
+
+
+def test_published_reference_is_fresh(grading_session):
+    session = grading_session()
+    assert session.reference.origin == "published", session.reference.note
+    assert session.reference.directory == reference.REFERENCE_DIR
