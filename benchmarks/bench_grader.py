@@ -87,8 +87,7 @@ def main():
     args = parser.parse_args()
 
     with grading.Session(args.data) as isolated, \
-            grading.Session(args.data, limits=None) as plain:
-        plain.sandbox = isolation.detect(plain.workspace, plain.limits, disabled=isolation.LAYER_ORDER[2:])
+            grading.Session(args.data, disabled_layers=isolation.LAYER_ORDER[2:]) as plain:
         staged = isolated.stage(args.submission)
         staged_plain = plain.stage(args.submission)
         timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": []}

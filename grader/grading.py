@@ -17,11 +17,11 @@ from . import __version__, datasets, isolation, reference, scores, submission, s
 
 
 class Session:
-    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=()):
+    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=()):
         self.workspace = isolation.Workspace()
         try:
             self.limits = limits or isolation.Limits()
-            self.sandbox = isolation.detect(self.workspace, self.limits)
+            self.sandbox = isolation.detect(self.workspace, self.limits, disabled_layers)
             self.dataset = datasets.resolve(data_dir, self.workspace.data_dir)
             self.seed = seed
             self.reference = reference.load(self.sandbox, self.dataset, seed)

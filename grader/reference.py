@@ -134,11 +134,12 @@ def compute(sandbox, dataset, seed):
             os.chmod(os.path.join(folder, name), 0o644)
     execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
                                   seed=seed)
-    problems = [f"{case}: {run.status or 'error'} {run.message or ''} {_stage_text(run)}".strip()
+    problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))
                 for case, run in execution.cases.items() if not run.ended or run.stages or run.status]
     problems += execution.notes
     if problems or not execution.cases:
-        raise ReferenceError("the reference solution failed: " + "; ".join(problems or ["no cases ran"]))
+        shown = problems[:5] + ([f"and {len(problems) - 5} more"] if len(problems) > 5 else [])
+        raise ReferenceError("the reference solution failed: " + "; ".join(shown or ["no cases ran"]))
     cases, values = {}, {}
     for case, run in execution.cases.items():
         meta = execution.case_meta.get(case, {})

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 
-from . import isolation
+from . import isolation, scores
 from .kit import wire
 
 SIGNAL_MEANINGS = {
@@ -186,6 +186,7 @@ def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocke
     scratch, view_root = sandbox.workspace.slot(slot, uid)
     plan = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
     return uid, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
+                 "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 

@@ -65,7 +65,7 @@ def sandbox_layers():
 def run_grader():
     """Run the ``grader`` command; returns (completed process, the --out result or None).
 
-    A result file is always checked against the schema that ships with the package.
+    The result of a successful run is always checked against the schema that ships with the package.
     """
     import json
     import subprocess
@@ -77,7 +77,7 @@ def run_grader():
         completed = subprocess.run([sys.executable, "-m", "grader", *args], cwd=REPO_ROOT, capture_output=True,
                                    text=True, timeout=timeout)
         result = None
-        if "--out" in args:
+        if "--out" in args and completed.returncode == 0:
             out = Path(args[args.index("--out") + 1])
             if out.exists():
                 result = json.loads(out.read_text())

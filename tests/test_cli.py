@@ -1,0 +1,114 @@
+"""The ``grader`` command as users meet it: errors, result files, batches, diffs."""
+
+import json
+import os
+
+import pytest
+
+
+def one_error_line(completed):
+    lines = completed.stderr.strip().splitlines()
+    assert completed.returncode == 2, completed.stderr
+    assert len(lines) == 1 and lines[0].startswith("grader: error: "), completed.stderr
+    assert "Traceback" not in completed.stderr + completed.stdout
+    return lines[0]
+
+
+def test_a_missing_path_is_one_clear_line(run_grader):
+    completed, _ = run_grader("run", "submissions/nobody")
+    assert one_error_line(completed) == "grader: error: submissions/nobody: no such file or folder"
+
+
+def test_a_corrupt_archive_is_one_clear_line_and_keeps_an_existing_result(run_grader, tmp_path):
+    archive = tmp_path / "broken.zip"
+    archive.write_bytes(b"PK\x03\x04 truncated")
+    out = tmp_path / "broken.json"
+    out.write_text('{"kept": true}')
+    completed, _ = run_grader("run", str(archive), "--out", str(out))
+    assert "not a readable zip archive" in one_error_line(completed)
+    assert json.loads(out.read_text()) == {"kept": True}
+
+
+def test_a_bad_data_folder_is_one_clear_line(run_grader, tmp_path):
+    completed, _ = run_grader("run", "submissions/alice", "--data", str(tmp_path))
+    assert one_error_line(completed) == (f"grader: error: {tmp_path}: no MNIST files found (looked for "
+                                         "t10k-images-idx3-ubyte.gz, train-images-idx3-ubyte.gz and their labels)")
+
+
+def test_out_takes_one_submission(run_grader, tmp_path):
+    completed, _ = run_grader("run", "submissions/alice", "submissions/bob", "--out", str(tmp_path / "x.json"))
+    assert completed.returncode == 2
+    assert "--out takes one submission; use --out-dir for several" in completed.stderr
+
+
+def test_run_prints_a_table_and_writes_a_valid_result(run_grader, tmp_path):
+    out = tmp_path / "nested" / "bob.json"
+    completed, result = run_grader("run", "submissions/bob", "--suite", "softmax_loss", "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    assert "softmax_loss" in completed.stdout and "total" in completed.stdout
+    assert "FAIL softmax_loss[zero]: loss: 1 of 1 elements differ" in completed.stdout
+    assert f"result written to {out}" in completed.stdout
+    assert [suite["name"] for suite in result["suites"]] == ["softmax_loss"]
+    assert (result["score"], result["max_score"]) == (6.25, 10.0)
+    assert result["environment"]["sandbox"]["layers"]["process"] == "on"
+    assert not any(name.startswith(".") for name in os.listdir(out.parent)), "a temporary file was left behind"
+
+
+def test_a_batch_skips_unchanged_submissions_until_forced(run_grader, tmp_path):
+    out_dir = tmp_path / "results"
+    args = ("run", "submissions/alice", "submissions/carol", "--suite", "topo_sort", "--out-dir", str(out_dir))
+    first, _ = run_grader(*args)
+    assert first.returncode == 0, first.stderr
+    assert sorted(os.listdir(out_dir)) == ["alice.json", "carol.json"]
+    assert "[1/2] alice: 20 / 20" in first.stdout and "[2/2] carol: 0 / 20" in first.stdout
+    written = (out_dir / "alice.json").stat().st_mtime_ns
+    again, _ = run_grader(*args)
+    assert again.returncode == 0
+    assert "alice: unchanged since" in again.stdout and "carol: unchanged since" in again.stdout
+    assert (out_dir / "alice.json").stat().st_mtime_ns == written
+    forced, _ = run_grader(*args, "--force")
+    assert "[1/2] alice: 20 / 20" in forced.stdout
+    assert (out_dir / "alice.json").stat().st_mtime_ns != written
+
+
+def test_a_bad_path_in_a_batch_costs_only_itself(run_grader, tmp_path):
+    completed, _ = run_grader("run", "submissions/nobody", "submissions/alice", "--suite", "topo_sort",
+                              "--out-dir", str(tmp_path))
+    assert completed.returncode == 2
+    assert "grader: error: submissions/nobody: no such file or folder" in completed.stderr
+    assert os.listdir(tmp_path) == ["alice.json"]
+
+
+def test_diff_shows_the_differing_elements(run_grader):
+    completed, _ = run_grader("diff", "submissions/bob", "--case", "softmax_loss[zero]")
+    assert completed.returncode == 0, completed.stderr
+    lines = completed.stdout.splitlines()
+    assert lines[0] == "softmax_loss::softmax_loss[zero]: failed"
+    assert lines[1].startswith("  loss: expected float32[], got float32[] - 1 of 1 elements differ")
+    assert lines[2].split() == ["index", "expected", "got", "abs", "error"]
+    assert lines[3].split()[:3] == ["()", "2.302585", "2302.585"]
+
+
+def test_diff_code_compares_each_solution_block(run_grader):
+    completed, _ = run_grader("diff", "--code", "submissions/bob")
+    assert completed.returncode == 0, completed.stderr
+    assert "--- reference python/needle/ops.py Transpose.compute" in completed.stdout
+    assert "+++ submission python/needle/ops.py Transpose.compute" in completed.stdout
+    assert "+        # BUG (bob):" in completed.stdout or "# BUG (bob)" in completed.stdout
+
+
+def test_handout_refuses_to_overwrite(run_grader, tmp_path):
+    first, _ = run_grader("handout", str(tmp_path))
+    assert first.returncode == 0
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.py")) == [
+        "apps/simple_ml.py", "python/needle/__init__.py", "python/needle/autograd.py", "python/needle/ops.py"]
+    second, _ = run_grader("handout", str(tmp_path))
+    assert "refusing to overwrite" in one_error_line(second)
+
+
+def test_doctor_lists_every_layer(run_grader):
+    completed, _ = run_grader("doctor")
+    assert completed.returncode == 0
+    for layer in ("process", "rlimits", "uid", "namespaces", "filesystem_view", "network_namespace", "seccomp",
+                  "bubblewrap"):
+        assert f"  {layer}" in completed.stdout

@@ -1,0 +1,61 @@
+"""Reference values: published, stale, recomputed, cached - never graded against when stale."""
+
+import json
+
+import numpy as np
+import pytest
+
+from grader import datasets, handout, isolation, reference
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    workspace = isolation.Workspace()
+    yield isolation.detect(workspace, isolation.Limits())
+    workspace.close()
+
+
+@pytest.fixture(scope="module")
+def generated(sandbox):
+    return datasets.resolve(None, sandbox.workspace.data_dir)
+
+
+def test_the_published_reference_matches_the_current_sources(generated):
+    published = json.loads((reference.REFERENCE_DIR / reference.MANIFEST).read_text())
+    assert published["fingerprint"] == reference.fingerprint(generated, 0), \
+        "reference/ is stale: run `grader publish` and commit reference/"
+    assert len(published["cases"]) == 87
+    assert published["cases"]["nn_epoch::full_epoch"]["weight"] == 3
+
+
+def test_stale_values_are_recomputed_in_a_separate_process_and_cached(sandbox, generated, monkeypatch):
+    current = reference.fingerprint
+    monkeypatch.setattr(reference, "fingerprint", lambda *args: dict(current(*args), needle="edited since publish"))
+    recomputed = reference.load(sandbox, generated, 0)
+    assert recomputed.origin == "computed"
+    assert recomputed.note.startswith("reference/ is stale (the needle sources changed since `grader publish`)")
+    assert recomputed.directory.parent == reference.cache_root()
+    published = reference.Reference(None, {}, reference.REFERENCE_DIR, "published")
+    np.testing.assert_array_equal(recomputed.expected("forward::negate", "out"),
+                                  published.expected("forward::negate", "out"))
+    again = reference.load(sandbox, generated, 0)
+    assert again.origin == "cached" and again.directory == recomputed.directory
+
+
+def test_publishing_writes_a_manifest_and_values(sandbox, generated, tmp_path):
+    published = reference.publish(sandbox, generated, 3, directory=tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "values.npz"]
+    assert published.fingerprint["seed"] == 3
+    assert published.cases["backward::divide"]["values"]["grad[0]"]["kind"] == "gradient"
+    # the grader numbers nodes from the output down (x2500 is 0, a is 2500, b is 2501); a, b come first
+    assert published.expected("topo_sort::deep_chain", "order").tolist() == [2500, 2501, *range(2499, -1, -1)]
+    assert list(published.cases)[:2] == ["forward::power_scalar[3x4^2]", "forward::power_scalar[2x3x2^3]"]
+
+
+def test_a_reference_that_fails_its_own_cases_is_refused(sandbox, generated, monkeypatch):
+    original = handout.write_handout
+    monkeypatch.setattr(handout, "write_handout",
+                        lambda out, with_solutions=False, overwrite=False: original(out, False, overwrite))
+    with pytest.raises(reference.ReferenceError, match=r"the reference solution failed: forward::power_scalar\[3x4\^2\]: "
+                                                       r"error NotImplementedError; .* and 82 more"):
+        reference.compute(sandbox, generated, 0)
