@@ -90,7 +90,8 @@ def main():
             grading.Session(args.data, disabled_layers=isolation.LAYER_ORDER[2:]) as plain:
         staged = isolated.stage(args.submission)
         staged_plain = plain.stage(args.submission)
-        timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": []}
+        timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": [],
+                   **{key: [] for key in ("child_startup_s", "comparison_s", "other_s")}}
         for run in range(args.runs + 1):
             bare_total, _ = bare_run(isolated.workspace, staged.directory, isolated.dataset)
             started = time.perf_counter()
@@ -113,6 +114,8 @@ def main():
                                ("in_cases_plain", sum(c["duration_s"] for s in result_plain["suites"]
                                                       for c in s["cases"]))):
                 timings[key].append(value)
+            for key in ("child_startup_s", "comparison_s", "other_s"):
+                timings[key].append(result["timing"][key])
         median = {key: statistics.median(values) for key, values in timings.items()}
         print(f"submission: {args.submission}; data: {isolated.dataset.describe()}; runs: {args.runs}")
         print(f"score: {result['score']} / {result['max_score']}; sandbox: {isolated.sandbox.summary()['layers']}")
@@ -125,6 +128,10 @@ def main():
         print(f"fixed cost per submission (isolated)   {median['isolated'] - median['in_cases']:7.3f} s")
         print(f"fixed cost per submission (plain)      {median['plain'] - median['in_cases_plain']:7.3f} s")
         print(f"isolation adds                         {median['isolated'] - median['plain']:7.3f} s")
+        print("where the fixed cost goes (isolated):")
+        print(f"  starting the child (python, imports, confinement)  {median['child_startup_s']:7.3f} s")
+        print(f"  comparison with the reference                      {median['comparison_s']:7.3f} s")
+        print(f"  the rest (pytest between cases, transfer, sweep)   {median['other_s']:7.3f} s")
 
 
 if __name__ == "__main__":

@@ -74,8 +74,13 @@ class Session:
     def grade(self, staged):
         started = time.monotonic()
         execution = self.execute(staged)
+        scoring_started = time.monotonic()
         suites, total, max_total = scores.score(self.reference, execution, staged.directory,
                                                 selected=set(self.selected))
+        in_cases = sum(run.duration for run in execution.cases.values())
+        timing = {"child_startup_s": execution.startup, "in_cases_s": in_cases,
+                  "comparison_s": time.monotonic() - scoring_started,
+                  "other_s": max(execution.duration - execution.startup - in_cases, 0.0)}
         return {
             "submission": staged.source,
             "name": staged.name,
@@ -90,6 +95,7 @@ class Session:
             "environment": dict(self.environment(), sandbox=dict(self.sandbox.summary(),
                                                                   applied=execution.layers)),
             "fingerprint": self.fingerprint(staged),
+            "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),
         }
 

@@ -52,6 +52,7 @@ class Execution:
     stderr: str = ""
     restarts: int = 0
     duration: float = 0.0
+    startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
 
 
 class OutputCapture:
@@ -337,6 +338,8 @@ def _handle(header, payload, child, execution, state, timeout_of):
         if header.get("error"):
             raise isolation.SandboxError(f"the sandbox could not be set up: {header['error']}")
     elif kind == "start" and case in execution.cases:
+        if not state["progress"]:
+            execution.startup += now - child.started
         state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
                      output_mark=len(child.stdout.kept))
     elif kind == "end" and case == state["case"]:
