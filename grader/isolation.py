@@ -170,7 +170,7 @@ class Sandbox:
     def plan(self, scratch, view_root, uid, read_only_extra=()):
         """The confinement plan of one child; ``read_only_extra`` are folders it must read."""
         plan = {"rlimits": self.limits.rlimits(with_processes=self.on("uid")), "cwd": scratch,
-                "seccomp": self.on("seccomp")}
+                "seccomp": self.on("seccomp"), "parent": os.getpid()}
         if self.on("uid"):
             plan.update(uid=uid, gid=uid)
         if self.on("namespaces"):

@@ -112,3 +112,31 @@ def test_doctor_lists_every_layer(run_grader):
     for layer in ("process", "rlimits", "uid", "namespaces", "filesystem_view", "network_namespace", "seccomp",
                   "bubblewrap"):
         assert f"  {layer}" in completed.stdout
+
+
+def test_a_grader_killed_mid_batch_leaves_finished_results_intact(run_grader, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from grader import results
+
+    out_dir = tmp_path / "results"
+    batch = ["submissions/alice", "submissions/bob", "submissions/carol", "--suite", "topo_sort", "--out-dir",
+             str(out_dir)]
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "run", *batch], cwd=results.SCHEMA_PATH.parents[2],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while not (out_dir / "alice.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    grader.send_signal(signal.SIGKILL)
+    grader.wait()
+    finished = sorted(p.name for p in out_dir.glob("*.json"))
+    assert "alice.json" in finished
+    for name in finished:
+        results.validate(json.loads((out_dir / name).read_text()))
+    again, _ = run_grader("run", *batch)
+    assert again.returncode == 0
+    assert "alice: unchanged since" in again.stdout
+    assert sorted(p.name for p in out_dir.glob("*.json")) == ["alice.json", "bob.json", "carol.json"]

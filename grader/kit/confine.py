@@ -17,6 +17,7 @@ import errno
 import os
 import platform
 import resource
+import signal
 import struct
 
 CLONE_NEWNS = 0x00020000
@@ -26,6 +27,7 @@ CLONE_THREAD = 0x00010000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
 MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 32, 4096, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
+PR_SET_PDEATHSIG = 1
 AF_UNIX = 1
 
 RLIMITS = {
@@ -246,4 +248,17 @@ def apply(plan, report):
             step("filesystem_view", lambda: build_view(libc[0], plan["view"]))
     if plan.get("uid") is not None:
         step("uid", lambda: drop_privileges(plan["uid"], plan["gid"]))
+    die_with_parent(plan["parent"])
     os.chdir(plan["cwd"])
+
+
+def die_with_parent(parent):
+    """Be killed when the grader dies, so a grader killed mid-batch leaves no child running.
+
+    Set after the uid changes, which would clear it; a grader already gone
+    before that is caught by comparing the parent's pid.
+    """
+    if platform.system() == "Linux":
+        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(71)
