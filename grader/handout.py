@@ -115,6 +115,16 @@ def _function_spans(tree: ast.AST, lines: List[str]) -> List[Tuple[int, int, str
     return spans
 
 
+def function_at(source_text: str, lineno: int) -> Optional[str]:
+    """The qualified name of the innermost function holding line ``lineno``, if any."""
+    try:
+        tree = ast.parse(source_text)
+    except SyntaxError:
+        return None
+    spans = [s for s in _function_spans(tree, source_text.splitlines(keepends=True)) if s[0] <= lineno <= s[1]]
+    return max(spans, key=lambda s: s[0])[2] if spans else None
+
+
 def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlock]:
     """The solution blocks of one file, in order.
 

@@ -10,7 +10,7 @@ failure, never a pass.
 import os
 import re
 
-from . import compare
+from . import compare, handout
 
 SUITE_POINTS = {"forward": 10, "backward": 25, "topo_sort": 20, "compute_gradient": 25, "softmax_loss": 10,
                 "nn_epoch": 10}
@@ -39,15 +39,17 @@ def _student_frames(stage, submission_dir):
     return frames
 
 
-def _source_line(path, lineno):
+def _frame_text(path, relative, lineno):
+    """``python/needle/ops.py, line 12, in EWiseDiv.compute: return a / b``."""
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            for number, line in enumerate(handle, 1):
-                if number == lineno:
-                    return line.strip()
+            source = handle.read()
     except OSError:
-        pass
-    return ""
+        return f"{relative}, line {lineno}"
+    lines = source.splitlines()
+    function = handout.function_at(source, lineno)
+    text = f"{relative}, line {lineno}" + (f", in {function}" if function else "")
+    return text + (f": {lines[lineno - 1].strip()}" if 0 < lineno <= len(lines) else "")
 
 
 def describe_exception(stage, submission_dir):
@@ -71,6 +73,10 @@ def describe_exception(stage, submission_dir):
         message = detail.strip()
     elif exception == "NotImplementedError":
         message = f"not implemented ({message})"
+        frames = _student_frames(stage, submission_dir)
+        if frames:
+            relative, lineno, absolute = frames[-1]
+            return status, f"not implemented: {_frame_text(absolute, relative, lineno)}"
     elif exception.endswith("MemoryError"):
         message = f"out of memory ({message})"
     frames = _student_frames(stage, submission_dir)
@@ -81,8 +87,7 @@ def describe_exception(stage, submission_dir):
             lines.append("  ...")
             continue
         relative, lineno, absolute = frame
-        source = _source_line(absolute, lineno)
-        lines.append(f"  {relative}, line {lineno}" + (f": {source}" if source else ""))
+        lines.append("  " + _frame_text(absolute, relative, lineno))
     return status, "\n".join(lines)
 
 
