@@ -8,7 +8,7 @@ import traceback
 
 import click
 
-from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, supervise
+from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
                 isolation.SandboxError, FileExistsError, OSError)

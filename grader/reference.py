@@ -128,7 +128,7 @@ def compute(sandbox, dataset, seed):
     staged = pathlib.Path(sandbox.workspace.root) / "reference-solution"
     shutil.rmtree(staged, ignore_errors=True)
     handout.write_handout(staged, with_solutions=True)
-    for folder, dirs, files in os.walk(staged):
+    for folder, _, files in os.walk(staged):
         os.chmod(folder, 0o755)
         for name in files:
             os.chmod(os.path.join(folder, name), 0o644)

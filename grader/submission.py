@@ -12,7 +12,6 @@ are refused or left out, with a clear message.
 
 import dataclasses
 import hashlib
-import io
 import os
 import stat
 import tarfile
@@ -139,7 +138,7 @@ def _read_folder(path, notes):
     """Files under a folder; links that point out of it are left out, with a note."""
     root = os.path.realpath(path)
     files, total = {}, 0
-    for folder, dirs, names in os.walk(root):
+    for folder, _, names in os.walk(root):  # os.walk does not descend into links to folders
         for name in sorted(names):
             full = os.path.join(folder, name)
             relative = os.path.relpath(full, root).replace(os.sep, "/")
@@ -156,7 +155,6 @@ def _read_folder(path, notes):
             total = _check_size(path, relative, os.path.getsize(target), total)
             with open(target, "rb") as handle:
                 files[relative] = handle.read(MAX_FILE_BYTES + 1)
-        # os.walk does not follow links to folders, so nothing outside is visited
     return files
 
 
@@ -228,7 +226,3 @@ def stage(path, directory):
         for name in dirs:
             os.chmod(os.path.join(folder, name), 0o755)
     return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest())
-
-
-def read_text(data):
-    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8", errors="replace").read()

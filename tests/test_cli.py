@@ -3,7 +3,6 @@
 import json
 import os
 
-import pytest
 
 
 def one_error_line(completed):

@@ -8,7 +8,6 @@ which values are gradients) is recorded; in a student run that metadata is
 ignored.
 """
 
-import os
 import sys
 import zlib
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from needle_grader_kit.checks import check_forward, check_op_gradient, graph_ids, random_inputs
+from needle_grader_kit.checks import check_forward, check_op_gradient, graph_ids, one_hot, random_inputs
 from needle_grader_kit.harness import (CaseError, dataset, needle, numeric_gradient, rng, simple_ml, submit,
                                        submit_gradient)
 
@@ -34,21 +34,24 @@ def _epoch(X, y, W1, W2, lr, batch):
     return result
 
 
+def _problem(examples, inputs, hidden, classes):
+    """Random data, labels and starting weights for a small network."""
+    generator = rng("data")
+    X = generator.standard_normal((examples, inputs)).astype(np.float32)
+    y = generator.integers(0, classes, size=examples).astype(np.uint8)
+    return (X, y, *_weights(generator, inputs, hidden, classes))
+
+
 def _loss(X, y, W1, W2):
     """The loss the submission's own softmax_loss gives for given weights (float64 arrays)."""
     ndl = needle()
-    one_hot = np.zeros((y.shape[0], W2.shape[1]))
-    one_hot[np.arange(y.shape[0]), y] = 1
     logits = ndl.relu(ndl.Tensor(X.astype(np.float64)) @ ndl.Tensor(W1)) @ ndl.Tensor(W2)
-    return simple_ml().softmax_loss(logits, ndl.Tensor(one_hot)).numpy()
+    return simple_ml().softmax_loss(logits, ndl.Tensor(one_hot(y, W2.shape[1], np.float64))).numpy()
 
 
 def test_one_step_is_the_gradient():
     """With lr=1 and one batch, W - W_new is the gradient of the loss: compared with numdifftools."""
-    generator = rng("data")
-    X = generator.standard_normal((50, 5)).astype(np.float32)
-    y = generator.integers(0, 3, size=50).astype(np.uint8)
-    W1, W2 = _weights(generator, 5, 10, 3)
+    X, y, W1, W2 = _problem(50, 5, 10, 3)
     new_W1, new_W2 = _epoch(X, y, W1, W2, lr=1.0, batch=50)
     step_W1 = W1 - np.asarray(new_W1.numpy(), dtype=np.float64)
     step_W2 = W2 - np.asarray(new_W2.numpy(), dtype=np.float64)
@@ -60,20 +63,14 @@ def test_one_step_is_the_gradient():
 
 @pytest.mark.parametrize("lr, batch", [(0.3, 20), (0.05, 60)], ids=["lr0.3-batch20", "lr0.05-batch60"])
 def test_lr_and_batch(lr, batch):
-    generator = rng("data")
-    X = generator.standard_normal((120, 8)).astype(np.float32)
-    y = generator.integers(0, 4, size=120).astype(np.uint8)
-    W1, W2 = _weights(generator, 8, 6, 4)
+    X, y, W1, W2 = _problem(120, 8, 6, 4)
     new_W1, new_W2 = _epoch(X, y, W1, W2, lr=lr, batch=batch)
     submit("W1", new_W1, rtol=1e-4, atol=1e-5)
     submit("W2", new_W2, rtol=1e-4, atol=1e-5)
 
 
 def test_releases_the_graph():
-    generator = rng("data")
-    X = generator.standard_normal((50, 8)).astype(np.float32)
-    y = generator.integers(0, 4, size=50).astype(np.uint8)
-    W1, W2 = _weights(generator, 8, 6, 4)
+    X, y, W1, W2 = _problem(50, 8, 6, 4)
     new_W1, new_W2 = _epoch(X, y, W1, W2, lr=0.1, batch=10)
     nodes = len(graph_ids([new_W1, new_W2]))
     submit("nodes reachable from W1 and W2", np.array(nodes))
@@ -90,9 +87,7 @@ def test_full_epoch():
     new_W1, new_W2 = _epoch(X, y, W1, W2, lr=0.2, batch=100)
     ndl = needle()
     logits = ndl.relu(ndl.Tensor(X) @ new_W1) @ new_W2
-    one_hot = np.zeros((y.shape[0], 10), dtype=np.float32)
-    one_hot[np.arange(y.shape[0]), y] = 1
-    loss = simple_ml().softmax_loss(logits, ndl.Tensor(one_hot))
+    loss = simple_ml().softmax_loss(logits, ndl.Tensor(one_hot(y)))
     submit("W1", new_W1, rtol=1e-4, atol=1e-5)
     submit("W2", new_W2, rtol=1e-4, atol=1e-5)
     submit("loss", loss, rtol=1e-4, atol=1e-5)
