@@ -15,7 +15,8 @@ from . import compare, handout
 SUITE_POINTS = {"forward": 10, "backward": 25, "topo_sort": 20, "compute_gradient": 25, "softmax_loss": 10,
                 "nn_epoch": 10}
 STATUSES = ("passed", "failed", "error", "timeout")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]|\x1b\[[0-9;?]*[A-Za-z]")
+# terminal escape sequences (CSI and OSC) as a whole, then any other control character but tab and newline
+_CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]")
 MAX_MESSAGE = 4000
 
 
@@ -71,6 +72,8 @@ def describe_exception(stage, submission_dir):
         status, message = "failed", detail.strip()
     elif exception == "SubmissionImportError":
         message = detail.strip()
+    elif exception == "SystemExit":
+        message = f"the submission called sys.exit({detail.strip()})"
     elif exception == "NotImplementedError":
         message = f"not implemented ({message})"
         frames = _student_frames(stage, submission_dir)

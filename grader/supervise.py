@@ -167,18 +167,18 @@ class Child:
         return leftovers
 
     def describe_end(self, memory_limit):
-        """How the process ended, in words a student understands."""
+        """How the process ended, to follow "the process": "exited with code 3", say."""
         code = os.waitstatus_to_exitcode(self.status)
         if code < 0:
             number = -code
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
-            text = f"killed by signal {name}"
+            text = f"was killed by signal {name}"
             if number in SIGNAL_MEANINGS:
                 text += f" ({SIGNAL_MEANINGS[number]})"
         else:
             text = f"exited with code {code}"
         if self.rusage is not None and self.rusage.ru_maxrss * 1024 > 0.8 * memory_limit:
-            text = f"out of memory ({text}; the limit is {memory_limit // isolation.MiB} MiB)"
+            text = f"ran out of memory ({text}; the limit is {memory_limit // isolation.MiB} MiB)"
         return text
 
 

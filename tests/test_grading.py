@@ -158,3 +158,16 @@ def test_published_reference_is_fresh(grading_session):
     session = grading_session()
     assert session.reference.origin == "published", session.reference.note
     assert session.reference.directory == reference.REFERENCE_DIR
+
+
+def test_a_full_epoch_that_overruns_its_timeout_says_what_usually_causes_it():
+    from grader import grading, isolation
+
+    limits = isolation.Limits(case_timeout=0.01)
+    with grading.Session(limits=limits, cases=("full_epoch",)) as session:
+        result = session.grade(session.stage("submissions/bob"))
+    (case,) = result["suites"][0]["cases"]
+    assert case["status"] == "timeout"
+    assert case["message"] == ("timed out after 0.01 s\nhint: nn_epoch must not keep the graph of earlier batches "
+                               "alive: make new Tensors from the updated numpy arrays (or .detach() them) after each "
+                               "step")

@@ -9,6 +9,7 @@ machine lacks is skipped, and says which.
 """
 
 import os
+import re
 import socket
 import threading
 import time
@@ -71,6 +72,22 @@ def test_exiting_mid_suite_costs_only_that_case(run_grader, tmp_path):
     assert negate["status"] == "error"
     assert negate["message"] == "the process exited with code 0"
     assert result["restarts"] == 1
+
+
+def test_a_segfault_costs_only_that_case(run_grader, tmp_path):
+    result, negate = grade_hostile(run_grader, tmp_path, "segfault")
+    assert negate["status"] == "error"
+    assert negate["message"] == "the process was killed by signal SIGSEGV (segmentation fault)"
+    assert result["restarts"] == 1
+
+
+def test_sys_exit_in_a_case_is_reported_as_such(run_grader, tmp_path):
+    _, negate = grade_hostile(run_grader, tmp_path, "sys-exit")
+    assert negate["status"] == "error"
+    first, *frames = negate["message"].splitlines()
+    assert first == "the submission called sys.exit(3)"
+    assert re.fullmatch(r"  python/needle/ops\.py, line \d+, in negate: return Negate\(\)\(a\)", frames[0])
+    assert frames[-1] == "  python/needle/__init__.py, line 13, in negate_compute: sys.exit(3)"
 
 
 def test_fake_results_on_stdout_are_only_feedback(run_grader, tmp_path):

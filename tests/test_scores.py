@@ -1,0 +1,97 @@
+"""Verdicts and points, decided from what came back - or did not."""
+
+import numpy as np
+import pytest
+
+from grader import scores
+from grader.supervise import CaseRun, Execution
+
+
+class FakeReference:
+    def __init__(self, cases, values):
+        self.cases, self.values = cases, values
+
+    def expected(self, case, name):
+        return self.values[case, name]
+
+
+EXPECTED = {"value": {"kind": "value", "rtol": None, "atol": None, "exact_dtype": False}}
+GRADIENT = {"grad[0]": {"kind": "gradient", "rtol": None, "atol": None, "exact_dtype": False}}
+
+
+def verdict(run, values=EXPECTED, hint=None, hint_on=None):
+    reference = FakeReference({run.case: {}}, {(run.case, "value"): np.array([1.0, 2.0]),
+                                              (run.case, "grad[0]"): np.array([0.5])})
+    expected = {"values": values, "hint": hint, "hint_on": hint_on}
+    return scores.verdict(expected, run, reference, "/nowhere")[:2]
+
+
+def ended(case="forward::x", **values):
+    run = CaseRun(case, ended=True)
+    for name, value in values.items():
+        run.values[name] = {"value": np.asarray(value)}
+    return run
+
+
+def test_matching_values_pass():
+    assert verdict(ended(value=[1.0, 2.0])) == ("passed", "")
+
+
+def test_a_missing_value_is_a_failure_never_a_pass():
+    assert verdict(ended()) == ("failed", "value: not produced")
+
+
+def test_a_case_that_never_ended_is_an_error():
+    assert verdict(CaseRun("forward::x")) == ("error", "no result came back for this case")
+
+
+def test_refused_frames_fail_the_case_even_with_right_values():
+    run = ended(value=[1.0, 2.0])
+    run.problems.append("value: malformed shape")
+    assert verdict(run) == ("failed", "the grader refused what came back: value: malformed shape")
+
+
+def test_timeouts_carry_the_hint_and_errors_only_when_named():
+    run = CaseRun("nn_epoch::full_epoch", status="timeout", message="timed out after 5 s")
+    assert verdict(run, hint="keep no graph") == ("timeout", "timed out after 5 s\nhint: keep no graph")
+    crashed = CaseRun("x::y", status="error", message="the process exited with code 0")
+    assert verdict(crashed, hint="recurse less", hint_on=["RecursionError"]) == ("error", crashed.message)
+
+
+@pytest.mark.parametrize("crash, status, message", [
+    ("needle_grader_kit.harness.CaseError: find_topo_sort returned None", "failed", "find_topo_sort returned None"),
+    ("ZeroDivisionError: division by zero", "error", "ZeroDivisionError: division by zero"),
+    ("numpy._core._exceptions._ArrayMemoryError: Unable to allocate", "error",
+     "out of memory (ArrayMemoryError: Unable to allocate)"),
+    ("NotImplementedError", "error", "not implemented (NotImplementedError)"),
+    ("SystemExit: 3", "error", "the submission called sys.exit(3)"),
+])
+def test_exceptions_become_statuses_and_plain_messages(crash, status, message):
+    run = ended(value=[1.0, 2.0])
+    run.stages.append({"when": "call", "outcome": "failed", "crash": {"message": crash}, "traceback": []})
+    assert verdict(run) == (status, message)
+
+
+def test_a_gradient_needs_its_numerical_companion():
+    run = ended(**{"grad[0]": [0.5]})
+    assert verdict(run, GRADIENT) == ("failed", "grad[0]: the numerical gradient of your forward was not computed")
+    run.values["grad[0]"]["numeric"] = np.array([0.5])
+    assert verdict(run, GRADIENT) == ("passed", "")
+
+
+def test_weights_share_a_suites_points_and_unselected_cases_are_left_out():
+    cases = {"nn_epoch::a": {"weight": 1, "values": EXPECTED}, "nn_epoch::b": {"weight": 3, "values": EXPECTED},
+             "forward::c": {"weight": 1, "values": EXPECTED}}
+    reference = FakeReference(cases, {(case, "value"): np.array([1.0, 2.0]) for case in cases})
+    execution = Execution(cases={"nn_epoch::a": ended("nn_epoch::a", value=[1.0, 2.0]),
+                                 "nn_epoch::b": ended("nn_epoch::b", value=[0.0, 2.0])})
+    suites, total, max_total = scores.score(reference, execution, "/nowhere", selected={"nn_epoch::a", "nn_epoch::b"})
+    assert [(s["name"], s["score"], s["max_score"]) for s in suites] == [("nn_epoch", 2.5, 10.0)]
+    assert [(c["name"], c["status"], c["max_score"]) for c in suites[0]["cases"]] == [("a", "passed", 2.5),
+                                                                                   ("b", "failed", 7.5)]
+    assert (total, max_total) == (2.5, 10.0)
+
+
+def test_text_from_the_child_cannot_drive_the_terminal():
+    assert scores.clean("ok\x1b[2J\x1b]0;title\x07 done\x00\ttab\nline") == "ok done\ttab\nline"
+    assert scores.clean("x" * 10, limit=4) == "xxxx [...]"
