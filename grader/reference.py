@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from . import handout, supervise
+from . import handout, isolation, supervise
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -124,7 +124,12 @@ def _write(directory, print_, cases, values):
 
 
 def compute(sandbox, dataset, seed):
-    """Run every case on the reference solution, in a child that runs nothing else."""
+    """Run every case on the reference solution, in a child that runs nothing else.
+
+    It runs under the default limits: limits tightened for grading a submission
+    (``--timeout``, ``--memory-mb``) are not meant for the reference.
+    """
+    sandbox = dataclasses.replace(sandbox, limits=isolation.Limits())
     staged = pathlib.Path(sandbox.workspace.root) / "reference-solution"
     shutil.rmtree(staged, ignore_errors=True)
     handout.write_handout(staged, with_solutions=True)

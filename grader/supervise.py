@@ -311,6 +311,8 @@ def _watch(child, execution, case_timeouts, blocked):
         module = state["import"]
         blocked[module] = f"importing {module} ended the process: {what}"
         what = blocked[module]
+        if case is None:
+            return "died"  # the next child leaves that module out
     if case is not None:
         run = execution.cases[case]
         run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"

@@ -171,3 +171,25 @@ def test_a_full_epoch_that_overruns_its_timeout_says_what_usually_causes_it():
     assert case["message"] == ("timed out after 0.01 s\nhint: nn_epoch must not keep the graph of earlier batches "
                                "alive: make new Tensors from the updated numpy arrays (or .detach() them) after each "
                                "step")
+
+
+def test_a_module_that_hangs_on_import_costs_only_the_cases_that_need_it(tmp_path):
+    import shutil
+
+    from grader import grading, isolation
+
+    submission = tmp_path / "hangs"
+    shutil.copytree("submissions/alice", submission)
+    source = (submission / "apps" / "simple_ml.py").read_text()
+    (submission / "apps" / "simple_ml.py").write_text("while True:\n    pass\n" + source)
+    limits = isolation.Limits(startup_timeout=2)
+    with grading.Session(limits=limits, suites=("topo_sort", "softmax_loss")) as session:
+        result = session.grade(session.stage(str(submission)))
+    cases = {f"{s['name']}::{c['name']}": c for s in result["suites"] for c in s["cases"]}
+    for name, case in cases.items():
+        if name in SIMPLE_ML:
+            assert (case["status"], case["message"]) == (
+                "error", "importing simple_ml ended the process: timed out after 2 s"), name
+        else:
+            assert case["status"] == "passed", (name, case["message"])
+    assert result["restarts"] == 1

@@ -59,3 +59,11 @@ def test_a_reference_that_fails_its_own_cases_is_refused(sandbox, generated, mon
     with pytest.raises(reference.ReferenceError, match=r"the reference solution failed: forward::power_scalar\[3x4\^2\]: "
                                                        r"error NotImplementedError; .* and 82 more"):
         reference.compute(sandbox, generated, 0)
+
+
+def test_the_reference_ignores_limits_tightened_for_a_submission(sandbox, generated):
+    import dataclasses
+
+    tight = dataclasses.replace(sandbox, limits=isolation.Limits(case_timeout=0.01, memory_bytes=256 << 20))
+    cases, values = reference.compute(tight, generated, 0)
+    assert len(cases) == 87 and len(values) > 87
