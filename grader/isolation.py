@@ -35,7 +35,11 @@ BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from needle_grader_kit
 # Modules the child imports from site-packages; their folders form its sys.path.
 CHILD_DEPENDENCIES = ("numpy", "pytest", "_pytest", "pluggy", "iniconfig", "packaging",
                       "pytest_jsonreport", "pytest_metadata", "numdifftools", "scipy")
-LAYER_ORDER = ("process", "rlimits", "uid", "namespaces", "filesystem_view", "network_namespace", "seccomp")
+LAYER_ORDER = ("process", "rlimits", "uid", "bubblewrap", "namespaces", "filesystem_view", "network_namespace",
+               "seccomp")
+# Either provides the private filesystem view and network: bubblewrap first (it adds a PID
+# namespace, with an init that reaps and tears everything down), else the child's own namespaces.
+VIEW_PROVIDERS = ("bubblewrap", "namespaces")
 UID_BASE = int(os.environ.get("NEEDLE_GRADER_UID", "61000"))
 MiB = 1024 * 1024
 
@@ -168,17 +172,25 @@ class Sandbox:
         return self.layers.get(layer) == "on"
 
     def plan(self, scratch, view_root, uid, read_only_extra=()):
-        """The confinement plan of one child; ``read_only_extra`` are folders it must read."""
+        """``(plan, wrapper)`` of one child: what it applies to itself, and the command it runs under.
+
+        ``read_only_extra`` are folders it must read (the staged submission).
+        """
         plan = {"rlimits": self.limits.rlimits(with_processes=self.on("uid")), "cwd": scratch,
                 "seccomp": self.on("seccomp"), "parent": os.getpid()}
         if self.on("uid"):
             plan.update(uid=uid, gid=uid)
-        if self.on("namespaces"):
-            plan.update(namespaces=True, network_namespace=self.on("network_namespace"))
-            if self.on("filesystem_view"):
-                plan["view"] = filesystem_view(view_root, self.sys_path, [self.workspace.kit_root,
-                                               self.workspace.data_dir, *read_only_extra], [scratch])
-        return plan
+        wrapper = []
+        view = None
+        if self.on("filesystem_view"):
+            view = filesystem_view(view_root, self.sys_path,
+                                   [self.workspace.kit_root, self.workspace.data_dir, *read_only_extra], [scratch])
+        if self.on("bubblewrap"):
+            wrapper = bwrap_command(view, keep_setuid=self.on("uid"))
+            plan["parent"] = None  # its parent is bubblewrap's init, which dies with the grader
+        elif self.on("namespaces"):
+            plan.update(namespaces=True, network_namespace=self.on("network_namespace"), view=view)
+        return plan, wrapper
 
     def summary(self):
         return {"layers": dict(self.layers),
@@ -199,6 +211,42 @@ def filesystem_view(view_root, sys_path, read_only, writable):
     }
 
 
+def bwrap_command(view, keep_setuid):
+    """The bubblewrap command line giving the child ``view`` (see ``filesystem_view``).
+
+    Run by root, bubblewrap drops every capability; the child keeps just the two
+    it needs to change to its unprivileged uid, which it does at once.
+    """
+    command = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
+               "--die-with-parent", "--new-session", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    if keep_setuid:
+        # no user namespace, which would map no uid but root's
+        command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
+    else:
+        command += ["--unshare-user-try"]
+    for link, destination in view["symlinks"].items():
+        command += ["--symlink", destination, link]
+    bound = [p for p in [*view["read_only"], *view["writable"]] if os.path.exists(p)]
+    # bubblewrap makes missing parents of a mount point 0700: make them passable for the child's uid
+    parents = {os.path.dirname(p) for p in bound}
+    while any(os.path.dirname(p) not in parents and p != "/" for p in parents):
+        parents |= {os.path.dirname(p) for p in parents}
+    for parent in sorted(parents - {"/"}, key=lambda p: p.count("/")):
+        if not any(parent == b or parent.startswith(b.rstrip("/") + "/") for b in bound):
+            command += ["--perms", "0755", "--dir", parent]
+    for path in sorted(view["read_only"], key=lambda p: p.count("/")):
+        if os.path.exists(path):
+            command += ["--ro-bind", path, path]
+    for path in view["writable"]:
+        command += ["--bind", path, path]
+    for path in view["hidden"]:
+        if any(path.startswith(bound.rstrip("/") + "/") for bound in view["read_only"]) and os.path.isdir(path):
+            command += ["--tmpfs", path, "--remount-ro", path]
+    # The child moves into its scratch folder itself, once it has its own uid: without
+    # capabilities, bubblewrap's root may not enter a folder that uid owns.
+    return command + ["--chdir", "/", "--"]
+
+
 def detect(workspace, limits, disabled=()):
     """Probe the layers, strongest plan first, and keep what confines cleanly.
 
@@ -212,11 +260,17 @@ def detect(workspace, limits, disabled=()):
     if os.geteuid() != 0:
         layers["uid"] = "off: the grader is not running as root"
     if platform.system() != "Linux":
-        for name in ("namespaces", "filesystem_view", "network_namespace", "seccomp"):
+        for name in ("bubblewrap", "namespaces", "filesystem_view", "network_namespace", "seccomp"):
             layers[name] = f"off: not available on {platform.system()}"
+    if layers["bubblewrap"] == "on" and not shutil.which("bwrap"):
+        layers["bubblewrap"] = "off: not installed (Debian package bubblewrap)"
     while True:
+        if layers["bubblewrap"] == "on" and layers["namespaces"] == "on":
+            layers["namespaces"] = "off: bubblewrap provides them"
+        elif layers["bubblewrap"] != "on" and layers["namespaces"] == "off: bubblewrap provides them":
+            layers["namespaces"] = "on"
         for name in ("filesystem_view", "network_namespace"):
-            if layers["namespaces"] != "on" and layers[name] == "on":
+            if layers[name] == "on" and not any(layers[p] == "on" for p in VIEW_PROVIDERS):
                 layers[name] = "off: needs namespaces"
         sandbox = Sandbox(layers, workspace, limits, sys_path)
         failed = probe(sandbox)
@@ -267,10 +321,7 @@ def doctor_lines(sandbox):
     """Human-readable lines of what this machine offers, for ``grader doctor``."""
     lines = []
     for name in LAYER_ORDER:
-        state = sandbox.layers.get(name, "on")
-        lines.append(f"{name:18} {state}")
-    lines.append(f"{'bubblewrap':18} {'installed at ' + shutil.which('bwrap') if shutil.which('bwrap') else 'not installed'}"
-                 " (the built-in namespaces give the same view; bwrap is not needed)")
+        lines.append(f"{name:18} {sandbox.layers.get(name, 'on')}")
     return lines
 
 

@@ -81,15 +81,16 @@ class OutputCapture:
 class Child:
     """One started child: its process, its pipes, and the frames read so far."""
 
-    def __init__(self, sandbox, slot, config, uid):
+    def __init__(self, sandbox, slot, config, uid, wrapper=()):
         self.sandbox = sandbox
         self.uid = uid
+        self.wrapped = bool(wrapper)
         read_fd, write_fd = os.pipe()
         config = dict(config, channel_fd=write_fd)
         env = isolation.child_env(config["scratch"])
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
+            [*wrapper, sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
              isolation.config_json(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
             env=env, cwd=config["scratch"], start_new_session=True,
@@ -169,6 +170,8 @@ class Child:
     def describe_end(self, memory_limit):
         """How the process ended, to follow "the process": "exited with code 3", say."""
         code = os.waitstatus_to_exitcode(self.status)
+        if self.wrapped and 128 < code <= 128 + 64:
+            code = 128 - code  # bubblewrap passes a signal death on as 128 + N: read it back as the signal
         if code < 0:
             number = -code
             name = signal.Signals(number).name if number in signal.Signals._value2member_map_ else f"signal {number}"
@@ -185,8 +188,8 @@ class Child:
 def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked):
     uid = isolation.sandbox_uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
-    plan = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
-    return uid, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
+    plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
+    return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
@@ -194,8 +197,8 @@ def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocke
 
 def probe(sandbox):
     """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
-    uid, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {})
-    child = Child(sandbox, PROBE_SLOT, config, uid)
+    uid, wrapper, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {})
+    child = Child(sandbox, PROBE_SLOT, config, uid, wrapper)
     confined = None
     try:
         for event in child.frames(lambda: child.started + sandbox.limits.startup_timeout):
@@ -211,9 +214,12 @@ def probe(sandbox):
     if confined:
         failed = [name for name, state in confined.get("layers", {}).items() if str(state).startswith("failed")]
         return (failed[-1] if failed else "process"), confined["error"]
+    stderr = child.stderr.text()
+    if sandbox.on("bubblewrap") and stderr.startswith("bwrap:"):
+        return "bubblewrap", stderr.strip()[:300]
     innermost = next((name for name in ("seccomp", "uid", "filesystem_view", "namespaces") if sandbox.on(name)),
                      "process")
-    return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {child.stderr.text()[-300:]}"
+    return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {stderr[-300:]}"
 
 
 def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=None, slot=0, budget=None):
@@ -239,8 +245,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=N
             _fail_remaining(execution, remaining, "timeout",
                             f"not run: the submission used up its time budget of {budget:.0f} s")
             break
-        uid, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
-        child = Child(sandbox, slot, config, uid)
+        uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
+        child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked)
         stdout.absorb(child.stdout)
         stderr.absorb(child.stderr)

@@ -56,8 +56,8 @@ def test_the_seccomp_filter_stops_processes_networks_and_signals_but_not_threads
 
 
 def test_disabled_layers_are_recorded_off_with_their_dependants(workspace):
-    sandbox = isolation.detect(workspace, isolation.Limits(), disabled=("namespaces", "seccomp"))
-    assert sandbox.layers["namespaces"] == "off: disabled"
+    sandbox = isolation.detect(workspace, isolation.Limits(), disabled=("bubblewrap", "namespaces", "seccomp"))
+    assert sandbox.layers["bubblewrap"] == sandbox.layers["namespaces"] == "off: disabled"
     assert sandbox.layers["filesystem_view"] == "off: needs namespaces"
     assert sandbox.layers["network_namespace"] == "off: needs namespaces"
     off = sandbox.summary()["off"]
@@ -66,8 +66,8 @@ def test_disabled_layers_are_recorded_off_with_their_dependants(workspace):
         # Without its own view of the filesystem, an unprivileged uid may not reach the interpreter
         # (pyenv's lives in root's home): the probe notices and steps down, saying why.
         assert sandbox.layers["uid"].startswith("off: uid: cannot read ")
-    plan = sandbox.plan("/scratch", "/root-view", 61000)
-    assert "namespaces" not in plan and plan["seccomp"] is False
+    plan, wrapper = sandbox.plan("/scratch", "/root-view", 61000)
+    assert "namespaces" not in plan and plan["seccomp"] is False and wrapper == []
 
 
 def test_the_process_limit_applies_only_with_an_unprivileged_uid():
@@ -87,15 +87,32 @@ def test_grading_still_works_with_every_optional_layer_off_and_says_so(grading_s
     assert result["environment"]["sandbox"]["layers"]["rlimits"] == "on"
 
 
-def test_as_root_the_child_runs_under_an_unprivileged_uid_in_its_own_view(sandbox_layers, tmp_path):
-    if sandbox_layers.get("uid") != "on" or sandbox_layers.get("filesystem_view") != "on":
-        pytest.skip(f"needs uid and filesystem_view: {sandbox_layers}")
+@pytest.mark.parametrize("provider", isolation.VIEW_PROVIDERS)
+def test_either_view_provider_hides_the_grader_and_the_network(provider, sandbox_layers, tmp_path):
+    """bubblewrap where it is installed, else the child's own namespaces: both must hold."""
+    from grader import grading
+
+    others = tuple(p for p in isolation.VIEW_PROVIDERS if p != provider)
+    with grading.Session(suites=("forward",), cases=("negate",), disabled_layers=others) as session:
+        if not session.sandbox.on(provider) or not session.sandbox.on("filesystem_view"):
+            pytest.skip(f"{provider} is not available here: {session.sandbox.layers[provider]}")
+        stolen = session.grade(session.stage("submissions/hostile-read-reference"))
+        imported = session.grade(session.stage("submissions/hostile-import-reference"))
+        alice = session.grade(session.stage("submissions/alice"))
+    assert stolen["suites"][0]["cases"][0]["status"] == "failed"
+    assert "read-reference: found nothing readable" in stolen["output"]["stdout"]
+    assert "import-reference: no reference needle found" in imported["output"]["stdout"]
+    assert alice["score"] == alice["max_score"]
+    assert alice["environment"]["sandbox"]["layers"][provider] == "on"
+
+
+def test_as_root_the_child_runs_under_an_unprivileged_uid(sandbox_layers):
+    if sandbox_layers.get("uid") != "on":
+        pytest.skip(f"needs the uid layer: {sandbox_layers.get('uid')}")
     from grader import grading
 
     with grading.Session(suites=("forward",), cases=("negate",)) as session:
-        staged = session.stage("submissions/alice")
-        execution = session.execute(staged)
-    assert execution.layers == {"rlimits": "on", "namespaces": "on", "network_namespace": "on",
-                                "filesystem_view": "on", "uid": "on", "seccomp": "on"}
+        execution = session.execute(session.stage("submissions/alice"))
+    assert execution.layers["uid"] == "on" and execution.layers["rlimits"] == "on"
+    assert execution.layers.get("seccomp") == sandbox_layers["seccomp"]
     assert isolation.sandbox_uid(0) >= isolation.UID_BASE
-    assert os.geteuid() == 0

@@ -256,9 +256,10 @@ def die_with_parent(parent):
     """Be killed when the grader dies, so a grader killed mid-batch leaves no child running.
 
     Set after the uid changes, which would clear it; a grader already gone
-    before that is caught by comparing the parent's pid.
+    before that is caught by comparing the parent's pid (``None`` under
+    bubblewrap, whose init is the parent and dies with the grader).
     """
     if platform.system() == "Linux":
         _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    if os.getppid() != parent:
+    if parent is not None and os.getppid() != parent:
         os._exit(71)
