@@ -24,7 +24,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from grader import datasets, grading, isolation  # noqa: E402
+from grader import grading, isolation  # noqa: E402
 
 BARE = r"""
 import importlib.util, json, os, sys, time
