@@ -193,3 +193,18 @@ def test_a_module_that_hangs_on_import_costs_only_the_cases_that_need_it(tmp_pat
         else:
             assert case["status"] == "passed", (name, case["message"])
     assert result["restarts"] == 1
+
+
+def test_a_submission_may_import_its_own_helper_modules(tmp_path):
+    import shutil
+
+    from grader import grading
+
+    submission = tmp_path / "helpers"
+    shutil.copytree("submissions/alice", submission)
+    (submission / "apps" / "mnist_helpers.py").write_text("SCALE = 255.0\n")
+    source = (submission / "apps" / "simple_ml.py").read_text()
+    (submission / "apps" / "simple_ml.py").write_text("import mnist_helpers  # a student's own module\n" + source)
+    with grading.Session(suites=("softmax_loss",)) as session:
+        result = session.grade(session.stage(str(submission)))
+    assert result["score"] == result["max_score"] == 10.0

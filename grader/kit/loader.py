@@ -88,6 +88,7 @@ def load(name, root, blocked=None):
     this module ended the process: the module is then not executed again.
     """
     relative, package, description = MODULES[name]
+    add_submission_paths(root)
     if blocked:
         module = _BrokenModule(name, blocked)
     else:
