@@ -1,18 +1,18 @@
 """Where and how a child runs: protections this machine offers, and each child's plan.
 
-At start-up ``detect`` probes the layers (resource limits, a private mount
-and network namespace with a minimal filesystem view, an unprivileged uid,
-seccomp) by starting a child under the strongest plan and stepping down
-until one confines cleanly. Every result records what was on and off.
+At start-up ``detect`` probes the layers by starting a child under the
+strongest plan and stepping down until one confines cleanly. Every result
+records what was on and off.
 
 Layers, strongest first, and what each buys:
 - process + resource limits (always): memory, CPU, file size, open files, no core dumps;
 - unprivileged uid (when the grader runs as root): no reading the grader's
   private files, no signalling the grader, ``RLIMIT_NPROC`` applies, and all
   of the uid's processes can be swept after a run;
-- namespaces + filesystem view (root, or unprivileged user namespaces): the
-  child sees only the interpreter, its libraries, the kit, the data and its
-  scratch folder; no network at all;
+- a filesystem view and no network, from bubblewrap where it is installed (it
+  adds a PID namespace) or else from the child's own mount and network
+  namespaces (root, or unprivileged user namespaces): the child sees only the
+  interpreter, its libraries, the kit, the data and its scratch folder;
 - seccomp: no network sockets, no new processes, no signals to other processes.
 """
 
@@ -49,6 +49,9 @@ class Limits:
     case_timeout: float | None = None  # overrides every case's own timeout when set
     default_case_timeout: float = 60.0
     startup_timeout: float = 60.0
+    # All cases of one submission together: a submission that hangs in every case
+    # must not hold a batch for cases x timeout.
+    submission_budget: float = 1200.0
     memory_bytes: int = 3 * 1024 * MiB
     cpu_seconds: int = 1800
     file_size_bytes: int = 64 * MiB

@@ -222,12 +222,13 @@ def probe(sandbox):
     return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {stderr[-300:]}"
 
 
-def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=None, slot=0, budget=None):
+def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=None, slot=0):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
     ``cases`` empty runs every case (the reference run). Returns an ``Execution``.
     """
     limits = sandbox.limits
+    budget = limits.submission_budget
     started = time.monotonic()
     execution = Execution(cases={case: CaseRun(case) for case in cases})
     remaining = list(cases)
@@ -241,9 +242,9 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=N
         if execution.restarts > limits.max_restarts:
             _fail_remaining(execution, remaining, "error", f"not run: the process died {execution.restarts} times")
             break
-        if budget is not None and time.monotonic() - started > budget:
+        if time.monotonic() - started > budget:
             _fail_remaining(execution, remaining, "timeout",
-                            f"not run: the submission used up its time budget of {budget:.0f} s")
+                            f"not run: the submission used up its time budget of {budget:g} s")
             break
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
         child = Child(sandbox, slot, config, uid, wrapper)

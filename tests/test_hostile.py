@@ -222,3 +222,21 @@ def test_flooding_stdout_is_capped(run_grader, tmp_path):
     stdout = result["output"]["stdout"]
     assert len(stdout) < 70 * 1024
     assert stdout.rstrip().endswith("more bytes not kept]")
+
+
+def test_a_submission_that_hangs_everywhere_stops_at_its_budget(tmp_path):
+    from grader import grading
+
+    package = tmp_path / "hangs" / "python" / "needle"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from . import ops\nfrom .ops import *\nfrom .autograd import Tensor\n\n"
+        "def _hang(self, *args, **kwargs):\n    while True:\n        pass\n\nTensor.__init__ = _hang\n")
+    limits = isolation.Limits(case_timeout=1, submission_budget=2.5)
+    with grading.Session(limits=limits, suites=("forward",)) as session:
+        result = session.grade(session.stage(str(tmp_path / "hangs")))
+    statuses = [(case["status"], case["message"]) for case in result["suites"][0]["cases"]]
+    ran = statuses.index(("timeout", "not run: the submission used up its time budget of 2.5 s"))
+    assert ran >= 1 and statuses[:ran] == [("timeout", "timed out after 1 s")] * ran
+    assert set(statuses[ran:]) == {("timeout", "not run: the submission used up its time budget of 2.5 s")}
+    assert result["duration_s"] < 10
