@@ -40,7 +40,8 @@ class Session:
     def close(self):
         self.workspace.close()
 
-    def environment(self):
+    def environment(self, applied_layers):
+        """What a result was graded with; ``applied_layers`` are those the child reported applying."""
         return {
             "python": platform.python_version(),
             "numpy": np.__version__,
@@ -51,7 +52,7 @@ class Session:
             "data": self.dataset.as_json(),
             "data_description": self.dataset.describe(),
             "seed": self.seed,
-            "sandbox": self.sandbox.summary(),
+            "sandbox": dict(self.sandbox.summary(), applied=applied_layers),
         }
 
     def stage(self, path):
@@ -92,8 +93,7 @@ class Session:
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},
             "restarts": execution.restarts,
-            "environment": dict(self.environment(), sandbox=dict(self.sandbox.summary(),
-                                                                  applied=execution.layers)),
+            "environment": self.environment(execution.layers),
             "fingerprint": self.fingerprint(staged),
             "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),

@@ -196,8 +196,15 @@ class Sandbox:
         return plan, wrapper
 
     def summary(self):
+        """Every layer's state, and the protections that were off.
+
+        A view provider that was not needed (bubblewrap absent while the child's own
+        namespaces gave the view, or the reverse) is not a protection missing.
+        """
+        provided = any(self.on(provider) for provider in VIEW_PROVIDERS)
         return {"layers": dict(self.layers),
-                "off": [name for name in LAYER_ORDER if not self.on(name)]}
+                "off": [name for name in LAYER_ORDER
+                        if not self.on(name) and not (provided and name in VIEW_PROVIDERS)]}
 
 
 def filesystem_view(view_root, sys_path, read_only, writable):

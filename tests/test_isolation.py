@@ -116,3 +116,13 @@ def test_as_root_the_child_runs_under_an_unprivileged_uid(sandbox_layers):
     assert execution.layers["uid"] == "on" and execution.layers["rlimits"] == "on"
     assert execution.layers.get("seccomp") == sandbox_layers["seccomp"]
     assert isolation.sandbox_uid(0) >= isolation.UID_BASE
+
+
+def test_an_unneeded_view_provider_is_not_a_missing_protection(workspace):
+    layers = {name: "on" for name in isolation.LAYER_ORDER}
+    layers["bubblewrap"] = "off: not installed (Debian package bubblewrap)"
+    assert isolation.Sandbox(layers, workspace, isolation.Limits(), []).summary()["off"] == []
+    layers.update(namespaces="off: disabled", filesystem_view="off: needs namespaces",
+                  network_namespace="off: needs namespaces")
+    assert isolation.Sandbox(layers, workspace, isolation.Limits(), []).summary()["off"] == [
+        "bubblewrap", "namespaces", "filesystem_view", "network_namespace"]
