@@ -303,7 +303,7 @@ def sweep(uid, process_group):
         for _ in range(5):
             subprocess.run(["kill", "-s", "KILL", "--", "-1"], user=uid, group=uid, extra_groups=[],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-            if not _uid_has_processes(uid):
+            if not processes_of({uid}):
                 return
             time.sleep(0.01)
         return
@@ -313,7 +313,9 @@ def sweep(uid, process_group):
         pass
 
 
-def _uid_has_processes(uid):
+def processes_of(uids):
+    """Pids of the live processes (zombies are already dead) whose uid is in ``uids``."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
@@ -321,10 +323,9 @@ def _uid_has_processes(uid):
                     fields = dict(line.split(":", 1) for line in status if ":" in line)
             except OSError:
                 continue
-            # a zombie is already dead: its parent (init, for orphans) reaps it
-            if int(fields.get("Uid", "-1 ").split()[0]) == uid and not fields.get("State", "").strip().startswith("Z"):
-                return True
-    return False
+            if int(fields.get("Uid", "-1 ").split()[0]) in uids and not fields.get("State", "").strip().startswith("Z"):
+                found.append(int(entry))
+    return found
 
 
 def doctor_lines(sandbox):
