@@ -52,7 +52,8 @@ class Session:
             "data": self.dataset.as_json(),
             "data_description": self.dataset.describe(),
             "seed": self.seed,
-            "sandbox": dict(self.sandbox.summary(), applied=applied_layers),
+            "sandbox": dict(self.sandbox.summary(), applied=applied_layers,
+                            uid=self.workspace.uid(0) if self.sandbox.on("uid") else None),
         }
 
     def stage(self, path):

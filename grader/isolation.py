@@ -17,12 +17,14 @@ Layers, strongest first, and what each buys:
 """
 
 import dataclasses
+import fcntl
 import grp
 import importlib.util
 import json
 import os
 import platform
 import pwd
+import random
 import shutil
 import signal
 import subprocess
@@ -41,6 +43,7 @@ LAYER_ORDER = ("process", "rlimits", "uid", "bubblewrap", "namespaces", "filesys
 # namespace, with an init that reaps and tears everything down), else the child's own namespaces.
 VIEW_PROVIDERS = ("bubblewrap", "namespaces")
 UID_BASE = int(os.environ.get("NEEDLE_GRADER_UID", "61000"))
+UID_RANGE = range(UID_BASE, UID_BASE + 2000)
 MiB = 1024 * 1024
 
 
@@ -111,9 +114,16 @@ class Workspace:
         shutil.copytree(kit_source, os.path.join(self.kit_root, KIT_PACKAGE),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         _make_world_readable(self.kit_root)
+        self._uids = {}  # slot -> (uid, lock fd)
         self.data_dir = os.path.join(self.root, "data")
         os.makedirs(self.data_dir)
         os.chmod(self.data_dir, 0o755)
+
+    def uid(self, slot):
+        """The uid this grader's children in ``slot`` run under (claimed on first use)."""
+        if slot not in self._uids:
+            self._uids[slot] = claim_uid()
+        return self._uids[slot][0]
 
     def slot(self, index, owner_uid):
         """Fresh, empty scratch and view-root folders for one child."""
@@ -130,6 +140,9 @@ class Workspace:
 
     def close(self):
         shutil.rmtree(self.root, ignore_errors=True)
+        for _, lock in self._uids.values():
+            os.close(lock)
+        self._uids.clear()
 
 
 def _make_world_readable(top):
@@ -141,12 +154,34 @@ def _make_world_readable(top):
             os.chmod(os.path.join(folder, name), 0o644)
 
 
-def sandbox_uid(slot):
-    """An unprivileged uid no account uses, one per concurrent child so sweeps never collide."""
-    uid = UID_BASE + slot
-    while _uid_taken(uid):
-        uid += 100
-    return uid
+def claim_uid():
+    """An unprivileged uid for this grader's children alone, and the lock that holds it.
+
+    Every process of the uid is swept after each child, so two graders on one
+    machine must never share one: each claims a free uid (no account, no live
+    process, no other grader's lock) at random in ``UID_RANGE`` and keeps an
+    exclusive lock on it until it exits, however it exits.
+    """
+    folder = os.path.join("/run" if os.access("/run", os.W_OK) else tempfile.gettempdir(), "needle-grader-uids")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    if os.path.islink(folder) or os.stat(folder).st_uid != os.geteuid():
+        raise SandboxError(f"{folder} is not a folder of this user's: refusing to keep uid locks there")
+    candidates = list(UID_RANGE)
+    random.shuffle(candidates)
+    for uid in candidates:
+        if _uid_taken(uid):
+            continue
+        lock = os.open(os.path.join(folder, str(uid)), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(lock)
+            continue
+        if processes_of({uid}):
+            os.close(lock)
+            continue
+        return uid, lock
+    raise SandboxError(f"no free uid left in {UID_RANGE.start}-{UID_RANGE.stop - 1}")
 
 
 def _uid_taken(uid):

@@ -186,7 +186,7 @@ class Child:
 
 
 def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked):
-    uid = isolation.sandbox_uid(slot) if sandbox.on("uid") else None
+    uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
     plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,

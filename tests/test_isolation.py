@@ -115,7 +115,18 @@ def test_as_root_the_child_runs_under_an_unprivileged_uid(sandbox_layers):
         execution = session.execute(session.stage("submissions/alice"))
     assert execution.layers["uid"] == "on" and execution.layers["rlimits"] == "on"
     assert execution.layers.get("seccomp") == sandbox_layers["seccomp"]
-    assert isolation.sandbox_uid(0) >= isolation.UID_BASE
+
+def test_each_grader_claims_a_uid_of_its_own(sandbox_layers):
+    if sandbox_layers.get("uid") != "on":
+        pytest.skip(f"needs the uid layer: {sandbox_layers.get('uid')}")
+    first, second = isolation.Workspace(), isolation.Workspace()
+    try:
+        uids = {first.uid(0), first.uid(1), second.uid(0)}
+        assert len(uids) == 3 and uids <= set(isolation.UID_RANGE)
+        assert first.uid(0) == first.uid(0)
+    finally:
+        first.close()
+        second.close()
 
 
 def test_an_unneeded_view_provider_is_not_a_missing_protection(workspace):
