@@ -177,14 +177,12 @@ def value_diff(ref, execution, submission_dir, max_rows=8):
                    + ("" if result.ok else f" - {result.message}"))
             if result.ok or got.shape != expected.shape:
                 continue
-            rtol, atol = compare.tolerances(expected, meta.get("rtol"), meta.get("atol"))
-            with np.errstate(invalid="ignore"):
-                error = np.abs(got.astype(np.float64) - expected.astype(np.float64))
-                bad = ~(error <= atol + rtol * np.abs(expected.astype(np.float64)))
+            exp, val, error, bad = compare.mismatches(
+                expected, got, *compare.tolerances(expected, meta.get("rtol"), meta.get("atol")))
             yield f"    {'index':<16}{'expected':>16}{'got':>16}{'abs error':>14}"
             for flat in np.flatnonzero(bad.ravel())[:max_rows]:
                 where = tuple(int(i) for i in np.unravel_index(flat, expected.shape))
-                yield (f"    {str(where):<16}{float(expected[where]):>16.7g}{float(got[where]):>16.7g}"
+                yield (f"    {str(where):<16}{float(exp[where]):>16.7g}{float(val[where]):>16.7g}"
                        f"{float(error[where]):>14.3g}")
             if bad.sum() > max_rows:
                 yield f"    ... {int(bad.sum()) - max_rows} more"

@@ -41,6 +41,20 @@ def _index(flat_index, shape):
     return tuple(int(i) for i in np.unravel_index(flat_index, shape)) if shape else ()
 
 
+def mismatches(expected, got, rtol, atol):
+    """``(expected, got, |error|, bad)`` as float arrays of one shape; ``bad`` marks the elements out of tolerance."""
+    exp = expected.astype(np.float64) if expected.dtype != np.bool_ else expected.astype(np.int64)
+    val = got.astype(np.float64) if got.dtype != np.bool_ else got.astype(np.int64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.abs(val - exp)
+        both_nan = np.isnan(exp) & np.isnan(val)
+        same_inf = np.isinf(exp) & (val == exp)
+        error = np.where(both_nan | same_inf, 0.0, error)
+        bad = ~(error <= atol + rtol * np.abs(exp)) & ~(both_nan | same_inf)   # other NaN errors are bad
+        bad |= np.isinf(exp) & ~same_inf   # an infinite tolerance must not excuse the wrong infinity
+    return exp, val, error, bad
+
+
 def compare(expected, got, rtol=None, atol=None, exact_dtype=False):
     """Whether ``got`` matches ``expected``; if not, a message naming shapes, errors and where."""
     rtol, atol = tolerances(expected, rtol, atol)
@@ -52,15 +66,8 @@ def compare(expected, got, rtol=None, atol=None, exact_dtype=False):
                           {"expected_dtype": expected.dtype.name, "got_dtype": got.dtype.name})
     if expected.size == 0:
         return Comparison(True)
-    exp = expected.astype(np.float64) if expected.dtype != np.bool_ else expected.astype(np.int64)
-    val = got.astype(np.float64) if got.dtype != np.bool_ else got.astype(np.int64)
+    exp, val, error, bad = mismatches(expected, got, rtol, atol)
     with np.errstate(invalid="ignore", over="ignore"):
-        error = np.abs(val - exp)
-        both_nan = np.isnan(exp) & np.isnan(val)
-        same_inf = np.isinf(exp) & (val == exp)
-        error = np.where(both_nan | same_inf, 0.0, error)
-        bad = ~(error <= atol + rtol * np.abs(exp)) & ~(both_nan | same_inf)   # other NaN errors are bad
-        bad |= np.isinf(exp) & ~same_inf   # an infinite tolerance must not excuse the wrong infinity
         relative = error / np.maximum(np.abs(exp), np.finfo(np.float64).tiny)
     figures = {"max_abs_error": _finite(error), "max_rel_error": _finite(np.where(exp == 0, error, relative))}
     if not bad.any():

@@ -113,7 +113,7 @@ class Workspace:
         kit_source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kit")
         shutil.copytree(kit_source, os.path.join(self.kit_root, KIT_PACKAGE),
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        _make_world_readable(self.kit_root)
+        make_world_readable(self.kit_root)
         self._uids = {}  # slot -> (uid, lock fd)
         self.data_dir = os.path.join(self.root, "data")
         os.makedirs(self.data_dir)
@@ -145,7 +145,8 @@ class Workspace:
         self._uids.clear()
 
 
-def _make_world_readable(top):
+def make_world_readable(top):
+    """Folders 0755 and files 0644 below ``top``: readable, never writable, by the child's uid."""
     os.chmod(top, 0o755)
     for folder, dirs, files in os.walk(top):
         for name in dirs:

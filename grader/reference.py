@@ -133,10 +133,7 @@ def compute(sandbox, dataset, seed):
     staged = pathlib.Path(sandbox.workspace.root) / "reference-solution"
     shutil.rmtree(staged, ignore_errors=True)
     handout.write_handout(staged, with_solutions=True)
-    for folder, _, files in os.walk(staged):
-        os.chmod(folder, 0o755)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o644)
+    isolation.make_world_readable(staged)
     execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
                                   seed=seed)
     problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))

@@ -17,7 +17,7 @@ import stat
 import tarfile
 import zipfile
 
-from . import handout
+from . import handout, isolation
 
 MAX_FILES = 2000
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -214,15 +214,11 @@ def stage(path, directory):
             files[course] = "starter"
             notes.append(f"{course} was not submitted: the starter version was used")
     digest = hashlib.sha256()
-    os.makedirs(directory, mode=0o755, exist_ok=True)
     for relative in sorted(sources):
         target = os.path.join(directory, *relative.split("/"))
-        os.makedirs(os.path.dirname(target), mode=0o755, exist_ok=True)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
         with open(target, "wb") as handle:
             handle.write(sources[relative])
-        os.chmod(target, 0o644)
         digest.update(relative.encode() + b"\0" + hashlib.sha256(sources[relative]).digest())
-    for folder, dirs, _ in os.walk(directory):
-        for name in dirs:
-            os.chmod(os.path.join(folder, name), 0o755)
+    isolation.make_world_readable(directory)
     return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest())
