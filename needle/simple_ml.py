@@ -122,7 +122,9 @@ def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):
         one_hot = identity[y[start:start + batch]]
         logits = ndl.relu(ndl.Tensor(X_batch, requires_grad=False) @ W1) @ W2
         loss = softmax_loss(logits, ndl.Tensor(one_hot, requires_grad=False))
-        loss.backward()
+        # backward()'s default seed is float64 ones: seeding with the loss's own
+        # dtype keeps the whole epoch in float32, the weights' dtype.
+        loss.backward(ndl.Tensor(np.ones(loss.shape, dtype=loss.dtype), requires_grad=False))
         W1, W2 = sgd_step(W1), sgd_step(W2)
     return W1, W2
     ### END YOUR SOLUTION
