@@ -1,7 +1,6 @@
 """The ``grader`` command."""
 
 import difflib
-import json
 import os
 import sys
 import traceback
@@ -80,14 +79,15 @@ case_option = click.option("--case", "cases", multiple=True, help="Only cases ma
 @suite_option
 @case_option
 @limit_options
+@click.option("--strict", is_flag=True, help="Score the advisory cases too (checks beyond what the homework asks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("-v", "--verbose", is_flag=True, help="List passed cases too.")
-def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, as_json, verbose):
+def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, strict, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz)."""
     if out and len(paths) > 1:
         raise click.UsageError("--out takes one submission; use --out-dir for several")
     failures = 0
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, strict=strict) as session:
         if not session.selected:
             raise click.UsageError("no case matches the --suite/--case filters")
         for number, path in enumerate(paths, 1):
@@ -106,7 +106,7 @@ def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memo
             if target:
                 results.write_atomic(target, result)
             if as_json:
-                click.echo(json.dumps(result, indent=2))
+                click.echo(results.dumps(result))
             elif len(paths) > 1 and out_dir:
                 click.echo(f"{prefix}{staged.name}: {result['score']:g} / {result['max_score']:g} "
                            f"({result['duration_s']:.1f} s) -> {target}")
@@ -125,7 +125,7 @@ def publish(data_dir, seed):
     """Compute every case's expected value from needle/ into reference/."""
     workspace = isolation.Workspace()
     try:
-        sandbox = isolation.detect(workspace, isolation.Limits())
+        sandbox = grading.detect_sandbox(workspace, isolation.Limits())
         dataset = datasets.resolve(data_dir, workspace.data_dir)
         published = reference.publish(sandbox, dataset, seed)
     finally:
@@ -172,13 +172,16 @@ def value_diff(ref, execution, submission_dir, max_rows=8):
             if got is None:
                 yield f"  {name}: expected {expected.dtype}{list(expected.shape)}, not produced"
                 continue
-            result = compare.compare(expected, got, meta.get("rtol"), meta.get("atol"), meta.get("exact_dtype"))
+            tolerance = {key: meta.get(key) for key in ("rtol", "atol", "norm")}
+            result = compare.compare(expected, got, exact_dtype=meta.get("exact_dtype", False), **tolerance)
             yield (f"  {name}: expected {expected.dtype}{list(expected.shape)}, got {got.dtype}{list(got.shape)}"
                    + ("" if result.ok else f" - {result.message}"))
             if result.ok or got.shape != expected.shape:
                 continue
             exp, val, error, bad = compare.mismatches(
                 expected, got, *compare.tolerances(expected, meta.get("rtol"), meta.get("atol")))
+            if meta.get("norm") is not None:
+                bad = error > 0
             yield f"    {'index':<16}{'expected':>16}{'got':>16}{'abs error':>14}"
             for flat in np.flatnonzero(bad.ravel())[:max_rows]:
                 where = tuple(int(i) for i in np.unravel_index(flat, expected.shape))
@@ -192,7 +195,7 @@ def code_diff(path):
     """Unified diffs of each solution block of a submission against the reference's."""
     sources, _ = submission.read_sources(path)
     out = []
-    for course, text in handout.reference_sources().items():
+    for course, text in handout.course_sources(with_solutions=True).items():
         expected_blocks = {b.function: b for b in handout.find_solution_blocks(text, course)}
         if course not in sources:
             out.append(f"{course}: not submitted")
@@ -220,7 +223,7 @@ def doctor():
     """Show which isolation layers this machine offers."""
     workspace = isolation.Workspace()
     try:
-        sandbox = isolation.detect(workspace, isolation.Limits())
+        sandbox = grading.detect_sandbox(workspace, isolation.Limits())
     finally:
         workspace.close()
     click.echo(f"needle-grader {__version__}, Python {sys.version.split()[0]}, uid {os.geteuid()}")

@@ -1,9 +1,16 @@
 """Comparing a submitted array with the expected one, and saying where they differ.
 
 Both arrays are plain ndarrays decoded by the grader (``kit/wire.py``), so
-nothing here can be fooled by an object that claims to be equal. The rule is
-numpy's ``allclose`` rule, ``|got - expected| <= atol + rtol * |expected|``,
-except that a NaN passes only where the expected value is NaN too.
+nothing here can be fooled by an object that claims to be equal. Shapes must
+match. Then a value passes under one of two rules, whichever its case names,
+each the course's own rule for that kind of value:
+
+- elementwise, numpy's ``allclose``: ``|got - expected| <= atol + rtol * |expected|``;
+- by norm, as the course checks gradients: ``||got - expected||_2 <= norm``.
+
+A NaN passes only where the expected value is NaN too, and an infinity only
+where the same infinity is expected. Figures are finite numbers or None, so a
+result always serializes as strict JSON; the message says "nan" or "inf".
 """
 
 import dataclasses
@@ -15,8 +22,6 @@ DEFAULT_TOLERANCES = {  # (rtol, atol) by the expected value's dtype
     "float32": (1e-5, 1e-5),
     "float64": (1e-7, 1e-9),
 }
-# A numerical gradient is itself approximate: compared more loosely.
-NUMERIC_TOLERANCES = (1e-5, 1e-6)
 
 
 def tolerances(expected, rtol=None, atol=None):
@@ -41,6 +46,12 @@ def _index(flat_index, shape):
     return tuple(int(i) for i in np.unravel_index(flat_index, shape)) if shape else ()
 
 
+def finite(value):
+    """A float for JSON: None when it is NaN or infinite."""
+    value = float(value)
+    return value if np.isfinite(value) else None
+
+
 def mismatches(expected, got, rtol, atol):
     """``(expected, got, |error|, bad)`` as float arrays of one shape; ``bad`` marks the elements out of tolerance."""
     exp = expected.astype(np.float64) if expected.dtype != np.bool_ else expected.astype(np.int64)
@@ -55,9 +66,13 @@ def mismatches(expected, got, rtol, atol):
     return exp, val, error, bad
 
 
-def compare(expected, got, rtol=None, atol=None, exact_dtype=False):
+def _norm_of(error):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return float(np.sqrt(np.sum(np.square(error))))
+
+
+def compare(expected, got, rtol=None, atol=None, exact_dtype=False, norm=None):
     """Whether ``got`` matches ``expected``; if not, a message naming shapes, errors and where."""
-    rtol, atol = tolerances(expected, rtol, atol)
     if got.shape != expected.shape:
         return Comparison(False, f"shape {got.shape}, expected {expected.shape}",
                           {"expected_shape": list(expected.shape), "got_shape": list(got.shape)})
@@ -66,52 +81,62 @@ def compare(expected, got, rtol=None, atol=None, exact_dtype=False):
                           {"expected_dtype": expected.dtype.name, "got_dtype": got.dtype.name})
     if expected.size == 0:
         return Comparison(True)
+    rtol, atol = (0.0, 0.0) if norm is not None else tolerances(expected, rtol, atol)
     exp, val, error, bad = mismatches(expected, got, rtol, atol)
-    with np.errstate(invalid="ignore", over="ignore"):
-        relative = error / np.maximum(np.abs(exp), np.finfo(np.float64).tiny)
-    figures = {"max_abs_error": _finite(error), "max_rel_error": _finite(np.where(exp == 0, error, relative))}
-    if not bad.any():
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        relative = np.where(exp == 0, error, error / np.abs(exp))
+    figures = {"max_abs_error": _largest(error), "max_rel_error": _largest(relative)}
+    if norm is not None:
+        distance = _norm_of(error)
+        figures["error_norm"] = finite(distance)
+        if distance <= norm:   # NaN never is
+            return Comparison(True, "", figures)
+    elif not bad.any():
         return Comparison(True, "", figures)
-    flat_bad = np.flatnonzero(bad.ravel())
     nan_where = np.flatnonzero((np.isnan(val) & ~np.isnan(exp)).ravel())
     if nan_where.size:
         where = _index(nan_where[0], exp.shape)
-        figures.update(index=list(where), mismatched=int(flat_bad.size))
+        figures.update(index=list(where), mismatched=int(nan_where.size))
         return Comparison(False, f"NaN at index {where} where {_fmt(exp[where])} was expected "
-                                 f"({nan_where.size} NaN of {exp.size} elements)", figures)
-    worst = int(np.nanargmax(np.where(bad, error, -1.0).ravel()))
+                                 f"({nan_where.size} nan of {exp.size} elements)", figures)
+    worst = int(np.argmax(np.where(bad | (norm is not None), error, -1.0).ravel()))
     where = _index(worst, exp.shape)
-    figures.update(index=list(where), mismatched=int(flat_bad.size))
-    message = (f"{flat_bad.size} of {exp.size} elements differ beyond rtol={rtol:g}, atol={atol:g}; "
-               f"largest absolute error {_fmt(figures['max_abs_error'])} at index {where} "
-               f"(expected {_fmt(exp[where])}, got {_fmt(val[where])}); "
-               f"largest relative error {_fmt(figures['max_rel_error'])}")
-    return Comparison(False, message, figures)
-
-
-def _finite(array):
-    finite = array[np.isfinite(array)]
-    return float(finite.max()) if finite.size else float("inf")
-
-
-def compare_gradient(expected, got, numeric, rtol=None, atol=None):
-    """A gradient must match the reference's and the numerical gradient of the submission's own forward."""
-    against_reference = compare(expected, got, rtol, atol)
-    against_numeric = None if numeric is None else compare(numeric, got, *NUMERIC_TOLERANCES)
-    figures = dict(against_reference.figures)
-    if against_numeric is not None:
-        figures["numeric_max_abs_error"] = against_numeric.figures.get("max_abs_error")
-    if numeric is None:
-        return Comparison(False, "the numerical gradient of your forward was not computed", figures)
-    if against_reference.ok and against_numeric.ok:
-        return Comparison(True, "", figures)
-    if not against_reference.ok and not against_numeric.ok:
-        message = (f"disagrees with both the reference gradient ({against_reference.message}) and the "
-                   f"numerical gradient of your own forward ({against_numeric.message})")
-    elif not against_reference.ok:
-        message = (f"disagrees with the reference gradient ({against_reference.message}) but agrees with the "
-                   "numerical gradient of your own forward: check the forward (compute) as well")
+    figures.update(index=list(where), mismatched=int(np.count_nonzero(bad)))
+    at = f"at index {where} (expected {_fmt(exp[where])}, got {_fmt(val[where])})"
+    if norm is not None:
+        message = (f"the difference from the expected value has norm {_fmt(distance)}, over the {norm:g} allowed; "
+                   f"largest absolute error {_fmt(error[where])} {at}")
     else:
-        message = (f"agrees with the reference gradient but not with the numerical gradient of your own "
-                   f"forward ({against_numeric.message}): your forward (compute) is probably wrong")
+        message = (f"{figures['mismatched']} of {exp.size} elements differ beyond rtol={rtol:g}, atol={atol:g}; "
+                   f"largest absolute error {_fmt(error[where])} {at}; "
+                   f"largest relative error {_fmt(_worst(relative))}")
     return Comparison(False, message, figures)
+
+
+def _worst(array):
+    """The largest element, NaNs aside (NaN when there is nothing else)."""
+    numbers = array[~np.isnan(array)]
+    return float(numbers.max()) if numbers.size else float("nan")
+
+
+def _largest(array):
+    """The largest element as a JSON-safe figure: None when it is not finite."""
+    return finite(_worst(array))
+
+
+def compare_gradient(expected, got, numeric, rtol=None, atol=None, norm=None):
+    """A gradient is judged against the reference's alone.
+
+    ``numeric``, the numerical gradient of the submission's own forward, only
+    explains a failure: a gradient that agrees with it comes from a forward
+    that differs from the reference's.
+    """
+    result = compare(expected, got, rtol, atol, norm=norm)
+    if result.ok or numeric is None or numeric.shape != got.shape:
+        return result
+    against_numeric = compare(numeric, got, rtol, atol, norm=norm)
+    result.figures["numeric_max_abs_error"] = against_numeric.figures.get("max_abs_error")
+    if against_numeric.ok:
+        result.message += ("; it agrees with the numerical gradient of your own forward, "
+                           "so the forward itself differs from the reference's")
+    return result

@@ -7,7 +7,6 @@ files into its own workspace before a child sees them, so a submission's own
 """
 
 import dataclasses
-import gzip
 import hashlib
 import os
 import shutil
@@ -51,10 +50,8 @@ class Dataset:
 
 
 def _read(path):
-    opener = gzip.open if path.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            return handle.read()
+        return idx.read_bytes(path)
     except (OSError, EOFError) as exc:
         raise DataError(f"{path}: cannot read ({exc})") from None
 

@@ -13,15 +13,28 @@ import time
 
 import numpy as np
 
-from . import __version__, datasets, isolation, reference, scores, submission, supervise
+from . import __version__, datasets, handout, isolation, reference, scores, submission, supervise
+
+
+def private_paths():
+    """Folders a child must never see: the grader, the reference solution, and the expected values."""
+    import needle
+
+    return [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(needle.__file__)),
+            str(reference.REFERENCE_DIR), str(reference.cache_root())]
+
+
+def detect_sandbox(workspace, limits, disabled_layers=()):
+    """The strongest confinement this machine offers (see ``isolation.detect``)."""
+    return isolation.detect(workspace, limits, supervise.probe, private_paths(), disabled_layers)
 
 
 class Session:
-    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=()):
+    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False):
         self.workspace = isolation.Workspace()
         try:
             self.limits = limits or isolation.Limits()
-            self.sandbox = isolation.detect(self.workspace, self.limits, disabled_layers)
+            self.sandbox = detect_sandbox(self.workspace, self.limits, disabled_layers)
             self.dataset = datasets.resolve(data_dir, self.workspace.data_dir)
             self.seed = seed
             self.reference = reference.load(self.sandbox, self.dataset, seed)
@@ -29,6 +42,8 @@ class Session:
             self.workspace.close()
             raise
         self.selected = select_cases(self.reference.cases, suites, cases)
+        self.strict = strict
+        self.year = handout.DEFAULT_YEAR
         self._count = 0
 
     def __enter__(self):
@@ -65,12 +80,13 @@ class Session:
     def fingerprint(self, staged):
         """What a result depends on: unchanged fingerprint, unchanged result."""
         return {"submission": staged.digest, "reference": self.reference.digest(), "grader": __version__,
-                "cases": sorted(self.selected)}
+                "cases": sorted(self.selected), "strict": self.strict}
 
     def execute(self, staged):
         """Run the selected cases of a staged submission in confined children."""
         return supervise.execute(self.sandbox, staged.directory, self.selected, mode="grade",
                                  data=self.dataset.child_paths(), seed=self.seed,
+                                 student=handout.student_functions(self.year),
                                  case_timeouts=self.reference.case_timeouts())
 
     def grade(self, staged):
@@ -78,7 +94,7 @@ class Session:
         execution = self.execute(staged)
         scoring_started = time.monotonic()
         suites, total, max_total = scores.score(self.reference, execution, staged.directory,
-                                                selected=set(self.selected))
+                                                selected=set(self.selected), strict=self.strict)
         in_cases = sum(run.duration for run in execution.cases.values())
         timing = {"child_startup_s": execution.startup, "in_cases_s": in_cases,
                   "comparison_s": time.monotonic() - scoring_started,
@@ -88,6 +104,7 @@ class Session:
             "name": staged.name,
             "score": total,
             "max_score": max_total,
+            "strict": self.strict,
             "suites": suites,
             "files": staged.files,
             "notes": staged.notes + [scores.clean(note) for note in execution.notes],

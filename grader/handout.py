@@ -17,7 +17,7 @@ import ast
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple
+from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 BEGIN_MARKER = "### BEGIN YOUR SOLUTION"
 END_MARKER = "### END YOUR SOLUTION"
@@ -29,6 +29,26 @@ COURSE_LAYOUT: Dict[str, str] = {
     "ops.py": "python/needle/ops.py",
     "simple_ml.py": "apps/simple_ml.py",
 }
+
+
+
+@dataclass(frozen=True)
+class Handout:
+    """One year's starter code as generated from needle/.
+
+    ``given`` names the functions whose solution block needle marks but that
+    year's starter hands out complete: students never write them, so no case
+    grades them, and the handout keeps their body without markers.
+    """
+
+    year: str
+    layout: Dict[str, str]
+    given: FrozenSet[str] = frozenset()
+
+
+# 2022 gives BroadcastTo.compute written (numpy's broadcast_to); later years make it a student block.
+HANDOUTS: Dict[str, Handout] = {"2022": Handout("2022", COURSE_LAYOUT, frozenset({"BroadcastTo.compute"}))}
+DEFAULT_YEAR = "2022"
 
 _MARKER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) YOUR SOLUTION)[ \t]*$")
 
@@ -166,6 +186,37 @@ def strip_solutions(source_text: str) -> str:
     return "".join(out)
 
 
+def rewrite_blocks(source_text: str, course_path: str,
+                   rewrite: Callable[[SolutionBlock, List[str]], List[str]]) -> str:
+    """The file with each solution block, markers included, replaced by
+    ``rewrite(block, its lines)``."""
+    lines = source_text.splitlines(keepends=True)
+    out = []
+    position = 0
+    for block in find_solution_blocks(source_text, course_path):
+        out.extend(lines[position:block.start - 1])
+        out.extend(rewrite(block, lines[block.start - 1:block.end]))
+        position = block.end
+    out.extend(lines[position:])
+    return "".join(out)
+
+
+def fill_solutions(source_text: str, course_path: str, bodies: Dict[str, str]) -> str:
+    """The file with the body of each block named in ``bodies`` (function ->
+    code written at column 0) put in its place, indented as the markers are."""
+
+    def fill(block, lines):
+        if block.function not in bodies:
+            return lines
+        body = [(block.indent + line if line.strip() else line.lstrip(" \t"))
+                for line in bodies[block.function].strip("\n").splitlines(keepends=True)]
+        if body and not body[-1].endswith("\n"):
+            body[-1] += "\n"
+        return [lines[0], *body, lines[-1]]
+
+    return rewrite_blocks(source_text, course_path, fill)
+
+
 def _needle_dir() -> Path:
     import needle
 
@@ -191,27 +242,55 @@ def _add_course_path_setup(text: str) -> str:
     raise ValueError("simple_ml.py: no line `import needle as ndl` to put the sys.path setup before")
 
 
-def reference_sources() -> Dict[str, str]:
-    """course path -> text of the reference solution in the course layout
-    (solutions included; pass a text to strip_solutions for the starter)."""
+def course_module(course_path: str) -> str:
+    """The module a course file is imported as: python/needle/ops.py -> needle.ops."""
+    parts = course_path[:-len(".py")].split("/")[1:]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def reference_sources(year: str = DEFAULT_YEAR) -> Dict[str, str]:
+    """course path -> text of the reference solution in the course layout,
+    every solution block marked (pass a text to strip_solutions for the starter)."""
     package = _needle_dir()
-    sources = {}
-    for module, course_path in COURSE_LAYOUT.items():
-        text = (package / module).read_text(encoding="utf-8")
-        sources[course_path] = _to_course_source(module, text)
-    return sources
+    return {course_path: _to_course_source(module, (package / module).read_text(encoding="utf-8"))
+            for module, course_path in HANDOUTS[year].layout.items()}
 
 
-def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False) -> List[Path]:
-    """Write the handout (or, with_solutions, the reference in the course
+def course_sources(year: str = DEFAULT_YEAR, with_solutions: bool = False) -> Dict[str, str]:
+    """course path -> text of that year's starter or, with_solutions, of its solution.
+
+    The blocks the year's starter gives complete keep their body and lose their markers."""
+    given = HANDOUTS[year].given
+
+    def render(block, lines):
+        if block.function in given:
+            return lines[1:-1]
+        if with_solutions:
+            return lines
+        return [lines[0], block.indent + "raise NotImplementedError()\n", lines[-1]]
+
+    return {course_path: rewrite_blocks(text, course_path, render)
+            for course_path, text in reference_sources(year).items()}
+
+
+def student_functions(year: str = DEFAULT_YEAR) -> List[Tuple[str, str]]:
+    """``(module, function)`` of every function a student writes in that year's handout."""
+    functions = []
+    for course_path, text in course_sources(year, with_solutions=True).items():
+        functions.extend((course_module(course_path), block.function)
+                         for block in find_solution_blocks(text, course_path))
+    return functions
+
+
+def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False,
+                  year: str = DEFAULT_YEAR) -> List[Path]:
+    """Write that year's handout (or, with_solutions, the reference in its
     layout) under out_dir; return the paths written.
 
     Refuses, with FileExistsError, to replace any existing file unless
     overwrite is true; in that case nothing is written at all."""
     out_dir = Path(out_dir)
-    files = {}
-    for course_path, text in reference_sources().items():
-        files[out_dir / course_path] = text if with_solutions else strip_solutions(text)
+    files = {out_dir / course_path: text for course_path, text in course_sources(year, with_solutions).items()}
     if not overwrite:
         existing = [str(path) for path in files if path.exists()]
         if existing:

@@ -94,15 +94,6 @@ def child_sys_path():
     return paths
 
 
-def _own_package_dirs():
-    import grader
-    import needle
-
-    from . import reference
-    return [os.path.dirname(os.path.abspath(grader.__file__)), os.path.dirname(os.path.abspath(needle.__file__)),
-            str(reference.REFERENCE_DIR), str(reference.cache_root())]
-
-
 class Workspace:
     """A private folder per grader process: the kit, the data, and one slot per concurrent child."""
 
@@ -206,6 +197,7 @@ class Sandbox:
     workspace: Workspace
     limits: Limits
     sys_path: list
+    hidden: list   # folders the child's view must not show, though they lie under paths it sees
 
     def on(self, layer):
         return self.layers.get(layer) == "on"
@@ -223,7 +215,8 @@ class Sandbox:
         view = None
         if self.on("filesystem_view"):
             view = filesystem_view(view_root, self.sys_path,
-                                   [self.workspace.kit_root, self.workspace.data_dir, *read_only_extra], [scratch])
+                                   [self.workspace.kit_root, self.workspace.data_dir, *read_only_extra], [scratch],
+                                   self.hidden)
         if self.on("bubblewrap"):
             wrapper = bwrap_command(view, keep_setuid=self.on("uid"))
             plan["parent"] = None  # its parent is bubblewrap's init, which dies with the grader
@@ -243,7 +236,7 @@ class Sandbox:
                         if not self.on(name) and not (provided and name in VIEW_PROVIDERS)]}
 
 
-def filesystem_view(view_root, sys_path, read_only, writable):
+def filesystem_view(view_root, sys_path, read_only, writable, hidden):
     system = [p for p in ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc") if os.path.exists(p)]
     symlinks = {p: os.readlink(p) for p in system if os.path.islink(p)}
     python = {sys.base_prefix, sys.prefix, *sys_path}
@@ -251,7 +244,7 @@ def filesystem_view(view_root, sys_path, read_only, writable):
         "root": view_root,
         "read_only": sorted({p for p in system if p not in symlinks} | python | set(read_only)),
         "writable": list(writable),
-        "hidden": _own_package_dirs(),
+        "hidden": list(hidden),
         "symlinks": symlinks,
         "tmp_size": 64 * MiB,
     }
@@ -293,14 +286,15 @@ def bwrap_command(view, keep_setuid):
     return command + ["--chdir", "/", "--"]
 
 
-def detect(workspace, limits, disabled=()):
+def detect(workspace, limits, probe, hidden=(), disabled=()):
     """Probe the layers, strongest plan first, and keep what confines cleanly.
 
+    ``probe(sandbox)`` starts a child under the sandbox's plan and returns
+    None, or the layer that failed and why. ``hidden`` are folders the child
+    must not see (the grader, the reference solution and its values).
     ``disabled`` names layers to leave off on purpose (the benchmark measures
     the cost of isolation that way).
     """
-    from .supervise import probe
-
     sys_path = child_sys_path()
     layers = {name: "off: disabled" if name in disabled else "on" for name in LAYER_ORDER}
     if os.geteuid() != 0:
@@ -318,7 +312,7 @@ def detect(workspace, limits, disabled=()):
         for name in ("filesystem_view", "network_namespace"):
             if layers[name] == "on" and not any(layers[p] == "on" for p in VIEW_PROVIDERS):
                 layers[name] = "off: needs namespaces"
-        sandbox = Sandbox(layers, workspace, limits, sys_path)
+        sandbox = Sandbox(layers, workspace, limits, sys_path, list(hidden))
         failed = probe(sandbox)
         if not failed:
             return sandbox

@@ -135,7 +135,7 @@ def compute(sandbox, dataset, seed):
     handout.write_handout(staged, with_solutions=True)
     isolation.make_world_readable(staged)
     execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
-                                  seed=seed)
+                                  seed=seed, student=handout.student_functions())
     problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))
                 for case, run in execution.cases.items() if not run.ended or run.stages or run.status]
     problems += execution.notes
@@ -145,7 +145,7 @@ def compute(sandbox, dataset, seed):
     cases, values = {}, {}
     for case, run in execution.cases.items():
         meta = execution.case_meta.get(case, {})
-        cases[case] = {**{key: meta.get(key) for key in ("weight", "timeout", "hint", "hint_on")},
+        cases[case] = {**{key: meta.get(key) for key in supervise.CASE_META},
                        "values": {name: entry["meta"] for name, entry in run.values.items()}}
         for name, entry in run.values.items():
             values[_value_key(case, name)] = entry["value"]

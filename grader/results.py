@@ -1,6 +1,7 @@
 """Result files: written only by the grader, atomically, validated against the shipped schema."""
 
 import json
+import math
 import os
 import pathlib
 import tempfile
@@ -10,6 +11,7 @@ import click
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema" / "result.schema.json"
 STATUS_MARKS = {"passed": ("ok", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red"),
                 "timeout": ("TIMEOUT", "yellow")}
+ADVISORY_MARK = ("TIP", "cyan")
 
 
 def schema():
@@ -23,24 +25,40 @@ def validate(result):
     jsonschema.validate(result, schema())
 
 
+def dumps(result, indent=2):
+    """Strict JSON text of a result: no NaN or Infinity tokens, whatever a submission produced."""
+    return json.dumps(_finite(result), indent=indent, allow_nan=False, default=_plain)
+
+
 def write_atomic(path, result):
     """Write JSON next to ``path``, then rename: a reader sees the old file or the new, never half."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
                                      delete=False, encoding="utf-8") as handle:
-        json.dump(result, handle, indent=2, allow_nan=False, default=_plain)
+        handle.write(dumps(result))
         handle.write("\n")
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(handle.name, path)
 
 
+def _finite(value):
+    """``value`` with every NaN or infinite float turned into None (the message says which it was)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
+
+
 def _plain(value):
     if hasattr(value, "item"):
-        return value.item()
+        return _finite(value.item())
     if hasattr(value, "tolist"):
-        return value.tolist()
+        return _finite(value.tolist())
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
@@ -71,17 +89,26 @@ def render(result, verbose=False):
     lines.append("")
     lines.append(f"  {'suite':<18}{'score':>14}   cases")
     for suite in result["suites"]:
-        passed = sum(case["status"] == "passed" for case in suite["cases"])
+        scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
+        advisories = [case for case in suite["cases"] if case not in scored]
+        passed = sum(case["status"] == "passed" for case in scored)
         score = f"{_points(suite['score'])} / {_points(suite['max_score'])}"
-        lines.append(f"  {suite['name']:<18}{score:>14}   {passed}/{len(suite['cases'])} passed")
-        for case in suite["cases"]:
+        summary = f"{passed}/{len(scored)} passed"
+        if advisories:
+            summary += f", advisories {sum(case['status'] == 'passed' for case in advisories)}/{len(advisories)}"
+        lines.append(f"  {suite['name']:<18}{score:>14}   {summary}")
+        for case in scored + advisories:
             if case["status"] == "passed" and not verbose:
                 continue
-            mark, colour = STATUS_MARKS[case["status"]]
+            mark, colour = ADVISORY_MARK if case in advisories and case["status"] != "passed" \
+                else STATUS_MARKS[case["status"]]
             first, *rest = (case["message"] or case["status"]).splitlines() or [""]
             lines.append(f"    {click.style(mark, fg=colour)} {case['name']}: {first}")
             lines.extend(f"        {line}" for line in rest[:8])
     lines.append(f"  {'total':<18}{_points(result['score']) + ' / ' + _points(result['max_score']):>14}")
+    if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
+           for suite in result["suites"] for case in suite["cases"]):
+        lines.append("  (TIP: an advisory, a check beyond the homework: worth no points unless --strict)")
     return "\n".join(lines)
 
 

@@ -2,9 +2,14 @@
 
 Each case of a suite shares the suite's points by weight. A case passes only
 when the child ran it to the end without an error, every value the
-reference has was produced, and each matches (gradients also match the
-numerical gradient of the submission's own forward). A missing value is a
-failure, never a pass.
+reference has was produced, and each matches. A missing value is a failure,
+never a pass.
+
+An advisory case checks more than the homework asks (deeper graphs, other
+argument types, stricter habits): it runs and says what it found, but it is
+worth nothing unless grading is strict. When a case fails after running a
+student function that fails the cases grading it, the message names them:
+that is where the cause is.
 """
 
 import os
@@ -124,16 +129,16 @@ def _verdict(expected_case, run, reference, submission_dir):
             ok = False
             messages.append(f"{name}: not produced")
             continue
+        tolerance = {key: meta.get(key) for key in ("rtol", "atol", "norm")}
         if meta.get("kind") == "gradient":
-            result = compare.compare_gradient(expected, entry["value"], entry.get("numeric"),
-                                              meta.get("rtol"), meta.get("atol"))
+            result = compare.compare_gradient(expected, entry["value"], entry.get("numeric"), **tolerance)
         else:
-            result = compare.compare(expected, entry["value"], meta.get("rtol"), meta.get("atol"),
-                                     meta.get("exact_dtype", False))
+            result = compare.compare(expected, entry["value"], exact_dtype=meta.get("exact_dtype", False),
+                                     **tolerance)
         for key in ("max_abs_error", "max_rel_error"):
             value = result.figures.get(key)
             if value is not None:
-                figures[key] = max(figures.get(key, 0.0), value)
+                figures[key] = max(figures.get(key) or 0.0, value)
         if not result.ok:
             ok = False
             messages.append(f"{name}: {result.message}")
@@ -141,39 +146,52 @@ def _verdict(expected_case, run, reference, submission_dir):
     return ("passed" if ok else "failed"), "\n".join(messages), figures
 
 
-def score(reference, execution, submission_dir, selected=None):
+def score(reference, execution, submission_dir, selected=None, strict=False):
     """The ``suites`` part of a result, the total and the maximum.
 
     Only ``selected`` cases (all when None) are scored; each keeps the share
-    of its suite's points that its weight gives it among all the suite's cases.
+    of its suite's points that its weight gives it among the suite's scored
+    cases. Advisory cases are scored only when ``strict``.
     """
+    verdicts = {}
+    for case in reference.cases:
+        if selected is not None and case not in selected:
+            continue
+        run = execution.cases.get(case)
+        if run is None:
+            verdicts[case] = ("error", "no result came back for this case", {})
+        else:
+            verdicts[case] = verdict(reference.cases[case], run, reference, submission_dir)
     suites, total, max_total = [], 0.0, 0.0
     for suite, points in SUITE_POINTS.items():
         names = [case for case in reference.cases if suite_of(case) == suite]
-        weights = {case: float(reference.cases[case].get("weight") or 1) for case in names}
+        weights = {case: float(reference.cases[case].get("weight") or 1)
+                   if strict or not reference.cases[case].get("advisory") else 0.0 for case in names}
         weight_sum = sum(weights.values()) or 1.0
         cases, suite_score, suite_max = [], 0.0, 0.0
         for case in names:
-            if selected is not None and case not in selected:
+            if case not in verdicts:
                 continue
-            max_score = points * weights[case] / weight_sum
             run = execution.cases.get(case)
-            if run is None:
-                status, message, figures, output = "error", "no result came back for this case", {}, ""
-            else:
-                status, message, figures = verdict(reference.cases[case], run, reference, submission_dir)
-                output = run.output
+            status, message, figures = verdicts[case]
+            causes = [] if status == "passed" else causes_elsewhere(case, run, reference, verdicts)
+            message += "".join(f"\n({cause['function']} also fails {cause['case'].replace('::', '/')}: "
+                               "fix that first)" for cause in causes)
+            max_score = points * weights[case] / weight_sum
             case_score = max_score if status == "passed" else 0.0
             suite_score += case_score
             suite_max += max_score
-            entry = {"name": case.split("::", 1)[1], "status": status, "score": round(case_score, 4),
-                     "max_score": round(max_score, 4), "message": clean(message),
+            entry = {"name": case.split("::", 1)[1], "status": status,
+                     "advisory": bool(reference.cases[case].get("advisory")),
+                     "score": round(case_score, 4), "max_score": round(max_score, 4), "message": clean(message),
                      "max_abs_error": figures.get("max_abs_error"), "max_rel_error": figures.get("max_rel_error"),
                      "duration_s": round(run.duration, 4) if run else 0.0}
             if figures.get("first_mismatch"):
                 entry["first_mismatch"] = figures["first_mismatch"]
-            if output:
-                entry["output"] = clean(output, 2000)
+            if causes:
+                entry["causes"] = causes
+            if run and run.output:
+                entry["output"] = clean(run.output, 2000)
             cases.append(entry)
         if cases:
             suites.append({"name": suite, "score": round(suite_score, 4), "max_score": round(suite_max, 4),
@@ -181,3 +199,28 @@ def score(reference, execution, submission_dir, selected=None):
             total += suite_score
             max_total += suite_max
     return suites, round(total, 4), round(max_total, 4)
+
+
+MAX_CAUSES = 3
+
+
+def causes_elsewhere(case, run, reference, verdicts):
+    """The scored cases, other than ``case``, that fail grading a student function ``case`` ran.
+
+    One per function (its first failing case), at most ``MAX_CAUSES``: each is
+    where a bug that also broke ``case`` lives.
+    """
+    own = set(reference.cases[case].get("checks") or ())
+    causes = []
+    for function in (run.used if run else ()):
+        if function in own:
+            continue
+        for other, (status, _, _) in verdicts.items():
+            meta = reference.cases[other]
+            if other != case and status != "passed" and not meta.get("advisory") \
+                    and function in (meta.get("checks") or ()):
+                causes.append({"function": function, "case": other})
+                break
+        if len(causes) == MAX_CAUSES:
+            break
+    return causes

@@ -204,7 +204,7 @@ def read_sources(path):
 def stage(path, directory):
     """Write the submission's sources into ``directory``, filling gaps with the starter code."""
     sources, notes = read_sources(path)
-    starters = {course: handout.strip_solutions(text) for course, text in handout.reference_sources().items()}
+    starters = handout.course_sources()
     files = {}
     for course, starter in starters.items():
         if course in sources:

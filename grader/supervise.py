@@ -25,6 +25,7 @@ SIGNAL_MEANINGS = {
     signal.SIGBUS: "bus error", signal.SIGFPE: "arithmetic fault", signal.SIGTERM: "terminated",
 }
 PROBE_SLOT = 999
+CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
 
 
 @dataclasses.dataclass
@@ -35,6 +36,7 @@ class CaseRun:
     values: dict = dataclasses.field(default_factory=dict)    # name -> {"value": array, "numeric": array, "meta": {}}
     stages: list = dataclasses.field(default_factory=list)    # failing pytest stages, from the JSON report
     problems: list = dataclasses.field(default_factory=list)  # frames the grader refused
+    used: list = dataclasses.field(default_factory=list)      # the student functions the case ran
     ended: bool = False
     status: str | None = None      # "timeout" or "error" when the process failed during the case
     message: str | None = None
@@ -185,13 +187,14 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked):
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, student=()):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
     plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
+                 "student": [list(pair) for pair in student],
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
@@ -222,10 +225,11 @@ def probe(sandbox):
     return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {stderr[-300:]}"
 
 
-def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=None, slot=0):
+def execute(sandbox, submission_dir, cases, *, mode, data, seed, student, case_timeouts=None, slot=0):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
-    ``cases`` empty runs every case (the reference run). Returns an ``Execution``.
+    ``cases`` empty runs every case (the reference run). ``student`` lists the
+    handout's student functions as ``(module, qualified name)``. Returns an ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
@@ -246,7 +250,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, case_timeouts=N
             _fail_remaining(execution, remaining, "timeout",
                             f"not run: the submission used up its time budget of {budget:g} s")
             break
-        uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked)
+        uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
+                                             student)
         child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked)
         stdout.absorb(child.stdout)
@@ -362,8 +367,12 @@ def _handle(header, payload, child, execution, state, timeout_of):
         _store_value(execution.cases[case], header, payload)
     elif kind == "stage" and case in execution.cases:
         execution.cases[case].stages.append({"when": header.get("when"), **(header.get("stage") or {})})
+    elif kind == "used" and case == state["case"] and case is not None:
+        functions = header.get("functions")
+        if isinstance(functions, list) and all(isinstance(f, str) for f in functions):
+            execution.cases[case].used = functions[:200]
     elif kind == "case":
-        execution.case_meta[case] = {key: header.get(key) for key in ("weight", "timeout", "hint", "hint_on")}
+        execution.case_meta[case] = {key: header.get(key) for key in CASE_META}
         execution.cases.setdefault(case, CaseRun(case))
     elif kind == "collect_error":
         execution.notes.append(f"the suites could not be collected: {header.get('text', '')[-2000:]}")
@@ -384,4 +393,4 @@ def _store_value(run, header, payload):
     entry = run.values.setdefault(name, {"meta": {}})
     entry[role] = array
     if role == "value":
-        entry["meta"] = {key: header.get(key) for key in ("kind", "rtol", "atol", "exact_dtype")}
+        entry["meta"] = {key: header.get(key) for key in ("kind", "rtol", "atol", "norm", "exact_dtype")}

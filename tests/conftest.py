@@ -52,11 +52,11 @@ def reference_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def sandbox_layers():
     """The isolation layers this machine offers: name -> "on" or "off: why"."""
-    from grader import isolation
+    from grader import grading, isolation
 
     workspace = isolation.Workspace()
     try:
-        return dict(isolation.detect(workspace, isolation.Limits()).layers)
+        return dict(grading.detect_sandbox(workspace, isolation.Limits()).layers)
     finally:
         workspace.close()
 

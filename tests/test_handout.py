@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.handout import COURSE_LAYOUT, find_solution_blocks, reference_sources, strip_solutions, write_handout
+from grader.handout import (COURSE_LAYOUT, course_sources, fill_solutions, find_solution_blocks, reference_sources,
+                            strip_solutions, student_functions, write_handout)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,7 +173,25 @@ def test_write_handout_layout_and_overwrite(tmp_path):
         write_handout(tmp_path, with_solutions=True)
     assert "return a / b" not in (tmp_path / "python/needle/ops.py").read_text()  # nothing was written
     write_handout(tmp_path, with_solutions=True, overwrite=True)
-    assert (tmp_path / "python/needle/ops.py").read_text() == reference_sources()["python/needle/ops.py"]
+    assert (tmp_path / "python/needle/ops.py").read_text() == course_sources(with_solutions=True)["python/needle/ops.py"]
+
+
+def test_the_2022_handout_gives_broadcast_to_compute_complete():
+    for with_solutions in (False, True):
+        ops = course_sources("2022", with_solutions)["python/needle/ops.py"]
+        functions = {b.function for b in find_solution_blocks(ops, "python/needle/ops.py")}
+        assert "BroadcastTo.gradient" in functions and "BroadcastTo.compute" not in functions
+        assert "out[...] = a" in ops  # the reference's own body, as the given code
+    assert ("needle.ops", "BroadcastTo.compute") not in student_functions("2022")
+    assert ("simple_ml", "nn_epoch") in student_functions("2022")
+    assert len(student_functions("2022")) == sum(map(len, STUDENT_FUNCTIONS.values())) - 1
+
+
+def test_fill_solutions_puts_code_at_the_blocks_indentation():
+    filled = fill_solutions(SAMPLE, "python/needle/ops.py", {"Op.gradient": "if x:\n    return 2 * out_grad\n"})
+    blocks = {b.function: b.text for b in find_solution_blocks(filled, "python/needle/ops.py")}
+    assert blocks["Op.gradient"] == "        if x:\n            return 2 * out_grad\n"
+    assert blocks["Op.compute"] == "        b = a + 1\n        return b\n"   # the others as they were
 
 
 def test_refusal_lists_the_existing_file_and_writes_nothing(tmp_path):
@@ -215,7 +234,8 @@ print(json.dumps(outcome))
 
 def test_starter_code_imports_and_every_student_function_raises(tmp_path):
     write_handout(tmp_path)
-    blocks = [(course, f) for course, functions in STUDENT_FUNCTIONS.items() for f in functions]
+    blocks = [(course, f) for course, functions in STUDENT_FUNCTIONS.items() for f in functions
+              if f != "BroadcastTo.compute"]  # given complete in 2022
     outcome = json.loads(run_isolated(STARTER_CHECK, tmp_path, json.dumps(blocks)))
     assert outcome == {f: "NotImplementedError" for _, f in blocks}
 

@@ -1,7 +1,7 @@
 """Hostile submissions: each attacks the grader while answering forward::negate wrongly.
 
 A successful attack would turn that wrong answer into a pass, so every test
-asserts the exact verdicts (negate not passed, exp - answered honestly beside
+asserts the exact verdicts (negate not passed, softmax_loss::exp_forward - answered honestly beside
 it - passed) and that the grader came through intact: exit code 0 and a result
 that follows the schema. Each runs the real ``grader`` command with short
 timeouts and only the two cases it needs. A test that needs a protection this
@@ -18,7 +18,7 @@ import pytest
 
 from grader import isolation
 
-CASES = ["--suite", "forward", "--case", "negate", "--case", "exp", "--timeout", "3"]
+CASES = ["--suite", "forward", "--suite", "softmax_loss", "--case", "negate", "--case", "exp_forward", "--timeout", "3"]
 
 
 def grade_hostile(run_grader, tmp_path, attack, *extra):
@@ -26,8 +26,8 @@ def grade_hostile(run_grader, tmp_path, attack, *extra):
     completed, result = run_grader("run", f"submissions/hostile-{attack}", *CASES, *extra, "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     verdicts = {case["name"]: case for suite in result["suites"] for case in suite["cases"]}
-    assert set(verdicts) == {"negate", "exp"}
-    assert verdicts["exp"]["status"] == "passed", verdicts["exp"]
+    assert set(verdicts) == {"negate", "exp_forward"}
+    assert verdicts["exp_forward"]["status"] == "passed", verdicts["exp_forward"]
     return result, verdicts["negate"]
 
 
@@ -92,7 +92,8 @@ def test_files_named_like_results_land_nowhere_that_matters(run_grader, tmp_path
     assert negate["status"] == "failed"
     written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
     assert written == ["out/result-files.json"]
-    assert result["score"] == pytest.approx(result["max_score"] / 2)
+    honest = [case for suite in result["suites"] for case in suite["cases"] if case["name"] == "exp_forward"]
+    assert result["score"] == pytest.approx(honest[0]["max_score"])  # the honest case's points, no more
 
 
 def test_conftest_files_in_the_submission_are_never_loaded(run_grader, tmp_path):

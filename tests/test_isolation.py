@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from grader import isolation
+from grader import grading, isolation
 
 pytestmark = pytest.mark.skipif(platform.system() != "Linux", reason="namespaces and seccomp are Linux's")
 
@@ -56,7 +56,7 @@ def test_the_seccomp_filter_stops_processes_networks_and_signals_but_not_threads
 
 
 def test_disabled_layers_are_recorded_off_with_their_dependants(workspace):
-    sandbox = isolation.detect(workspace, isolation.Limits(), disabled=("bubblewrap", "namespaces", "seccomp"))
+    sandbox = grading.detect_sandbox(workspace, isolation.Limits(), ("bubblewrap", "namespaces", "seccomp"))
     assert sandbox.layers["bubblewrap"] == sandbox.layers["namespaces"] == "off: disabled"
     assert sandbox.layers["filesystem_view"] == "off: needs namespaces"
     assert sandbox.layers["network_namespace"] == "off: needs namespaces"
@@ -132,8 +132,8 @@ def test_each_grader_claims_a_uid_of_its_own(sandbox_layers):
 def test_an_unneeded_view_provider_is_not_a_missing_protection(workspace):
     layers = {name: "on" for name in isolation.LAYER_ORDER}
     layers["bubblewrap"] = "off: not installed (Debian package bubblewrap)"
-    assert isolation.Sandbox(layers, workspace, isolation.Limits(), []).summary()["off"] == []
+    assert isolation.Sandbox(layers, workspace, isolation.Limits(), [], []).summary()["off"] == []
     layers.update(namespaces="off: disabled", filesystem_view="off: needs namespaces",
                   network_namespace="off: needs namespaces")
-    assert isolation.Sandbox(layers, workspace, isolation.Limits(), []).summary()["off"] == [
+    assert isolation.Sandbox(layers, workspace, isolation.Limits(), [], []).summary()["off"] == [
         "bubblewrap", "namespaces", "filesystem_view", "network_namespace"]

@@ -5,13 +5,13 @@ import json
 import numpy as np
 import pytest
 
-from grader import datasets, handout, isolation, reference
+from grader import datasets, grading, handout, isolation, reference
 
 
 @pytest.fixture(scope="module")
 def sandbox():
     workspace = isolation.Workspace()
-    yield isolation.detect(workspace, isolation.Limits())
+    yield grading.detect_sandbox(workspace, isolation.Limits())
     workspace.close()
 
 
@@ -24,7 +24,7 @@ def test_the_published_reference_matches_the_current_sources(generated):
     published = json.loads((reference.REFERENCE_DIR / reference.MANIFEST).read_text())
     assert published["fingerprint"] == reference.fingerprint(generated, 0), \
         "reference/ is stale: run `grader publish` and commit reference/"
-    assert len(published["cases"]) == 87
+    assert len(published["cases"]) == 89
     assert published["cases"]["nn_epoch::full_epoch"]["weight"] == 3
 
 
@@ -57,7 +57,7 @@ def test_a_reference_that_fails_its_own_cases_is_refused(sandbox, generated, mon
     monkeypatch.setattr(handout, "write_handout",
                         lambda out, with_solutions=False, overwrite=False: original(out, False, overwrite))
     with pytest.raises(reference.ReferenceError, match=r"the reference solution failed: forward::power_scalar\[3x4\^2\]: "
-                                                       r"error NotImplementedError; .* and 82 more"):
+                                                       r"error NotImplementedError; .* and 84 more"):
         reference.compute(sandbox, generated, 0)
 
 
@@ -66,4 +66,4 @@ def test_the_reference_ignores_limits_tightened_for_a_submission(sandbox, genera
 
     tight = dataclasses.replace(sandbox, limits=isolation.Limits(case_timeout=0.01, memory_bytes=256 << 20))
     cases, values = reference.compute(tight, generated, 0)
-    assert len(cases) == 87 and len(values) > 87
+    assert len(cases) == 89 and len(values) > 89

@@ -1,21 +1,35 @@
-"""Building blocks the suites share: inputs, an op's forward, its gradient, a graph's nodes."""
+"""Building blocks the suites share: inputs, an op's forward, its gradient, a graph's nodes.
+
+Inputs are of the kinds the course's own checks use: float64 drawn from a
+normal distribution, and tolerances no stricter than the course's for the
+same kind of value (see the README's table).
+"""
 
 import numpy as np
+import pytest
 
 from .harness import CaseError, as_array, needle, numeric_gradient, rng, submit, submit_gradient
+
+# The course's gradient check: the norm of the difference from the true gradient.
+OP_GRADIENT_NORM = 1e-6
 
 # 2-D, batched, and batch dimensions broadcast on either side.
 MATMUL_SHAPES = [((5, 4), (4, 3)), ((6, 5, 4), (6, 4, 3)), ((6, 6, 5, 4), (4, 3)), ((5, 4), (6, 6, 4, 3)),
                  ((3, 2, 1), (3, 3, 1, 2)), ((2, 4), (2, 4, 4, 2))]
 
 
+def case(*checks, **meta):
+    """Grading metadata of a case: the student functions it grades, and weight, timeout, advisory, hint."""
+    return pytest.mark.case(checks=checks, **meta)
+
+
 def shape_id(shape):
     return "x".join(map(str, shape)) or "scalar"
 
 
-def random_inputs(shapes, dtype="float64", low=None, positive=False, away_from_zero=0.0):
-    """Arrays of the given shapes drawn from the case's generator."""
-    generator = rng("inputs")
+def random_inputs(shapes, dtype="float64", low=None, positive=False, away_from_zero=0.0, stream="inputs"):
+    """Arrays of the given shapes drawn from the case's generator (one stream per name)."""
+    generator = rng(stream)
     arrays = []
     for shape in shapes:
         values = generator.standard_normal(shape)
@@ -48,10 +62,10 @@ def check_forward(function, arrays, name="out"):
 
 
 def check_op_gradient(function, arrays):
-    """The op's own ``gradient`` for a random out_grad, beside the numerical gradient.
+    """The op's own ``gradient`` for a random out_grad, as ``gradient_as_tuple`` returns it.
 
-    ``function`` applies one op to Tensors. Its ``gradient`` is called directly
-    (as ``gradient_as_tuple``), so this tests the op, not the reverse-mode pass.
+    ``function`` applies one op to Tensors. Its ``gradient`` is called directly,
+    never through ``backward()``: this grades the op, not the reverse-mode pass.
     """
     ndl = needle()
     inputs = tensors(arrays)
@@ -63,22 +77,38 @@ def check_op_gradient(function, arrays):
     if len(grads) != len(arrays):
         raise CaseError(f"gradient returned {len(grads)} values for an op with {len(arrays)} inputs")
     for index, grad in enumerate(grads):
-        numeric = numeric_gradient(lambda *xs: _weighted_sum(function, xs, out_grad), arrays, index)
-        submit_gradient(f"grad[{index}]", grad, numeric)
+        submit_gradient(f"grad[{index}]", grad, norm=OP_GRADIENT_NORM)
 
 
-def check_backward(function, arrays):
-    """Gradients of every input after ``.backward()`` of ``function``, beside numerical ones."""
+def input_grads(inputs):
+    """The ``.grad`` of each input after ``backward()``; a missing one fails the case."""
+    grads = []
+    for index, tensor in enumerate(inputs):
+        grad = getattr(tensor, "grad", None)
+        if grad is None:
+            raise CaseError(f"input {index} has no .grad after backward()")
+        grads.append(grad)
+    return grads
+
+
+def check_backward(function, arrays, seed=True, numeric=False, norm=OP_GRADIENT_NORM):
+    """Gradients of every input after ``function(...).backward()``.
+
+    With ``seed`` the backward pass starts from a random out_grad, else from
+    backward()'s default. With ``numeric``, the numerical gradient of the
+    submission's own forward goes beside each, to explain a failure.
+    """
     ndl = needle()
     inputs = tensors(arrays)
     out = function(*inputs)
-    out_grad = rng("out_grad").standard_normal(out.shape).astype(out.dtype)
-    out.backward(ndl.Tensor(out_grad))
-    for index, tensor in enumerate(inputs):
-        if tensor.grad is None:
-            raise CaseError(f"input {index} has no .grad after backward()")
-        numeric = numeric_gradient(lambda *xs: _weighted_sum(function, xs, out_grad), arrays, index)
-        submit_gradient(f"grad[{index}]", tensor.grad, numeric)
+    weights = rng("out_grad").standard_normal(out.shape) if seed else np.ones(out.shape)
+    if seed:
+        out.backward(ndl.Tensor(weights.astype(out.dtype)))
+    else:
+        out.backward()
+    for index, grad in enumerate(input_grads(inputs)):
+        estimate = numeric_gradient(lambda *xs: _weighted_sum(function, xs, weights), arrays, index) if numeric else None
+        submit_gradient(f"grad[{index}]", grad, estimate, norm=norm)
 
 
 def _weighted_sum(function, arrays, weights):

@@ -13,7 +13,7 @@ import zlib
 
 import numpy as np
 
-from . import loader, wire
+from . import idx, loader, student, wire
 
 # Set by the runner before pytest starts.
 RUN = None
@@ -29,6 +29,8 @@ class Run:
         self.channel_fd = channel_fd
         self.case = None
         self.modules = {}
+        self.student = student.StudentCode(config["student"])
+        self.mnist = None
 
     def send(self, header, payload=b""):
         wire.write_frame(self.channel_fd, header, payload)
@@ -77,6 +79,19 @@ def dataset():
     return data["images"], data["labels"]
 
 
+def mnist():
+    """The grading data as parse_mnist returns it (X float32 in [0, 1], y uint8), read by the kit.
+
+    Cases that only need the data never depend on the student's parse_mnist.
+    """
+    run = _run()
+    if run.mnist is None:
+        images, labels = dataset()
+        pixels = idx.read_idx(images)
+        run.mnist = (pixels.reshape(pixels.shape[0], -1).astype(np.float32) / np.float32(255), idx.read_idx(labels))
+    return run.mnist
+
+
 def scratch_dir():
     return _run().config["scratch"]
 
@@ -99,8 +114,12 @@ def as_array(value, what):
     return array
 
 
-def submit(name, value, *, rtol=None, atol=None, exact_dtype=False, kind="value", role="value"):
-    """Send one computed value of the current case to the grader."""
+def submit(name, value, *, rtol=None, atol=None, norm=None, exact_dtype=False, kind="value", role="value"):
+    """Send one computed value of the current case to the grader.
+
+    The tolerance travels only from the reference run: elementwise (``rtol``,
+    ``atol``) or by the norm of the difference (``norm``), as ``compare`` says.
+    """
     run = _run()
     array = as_array(value, name)
     try:
@@ -109,13 +128,13 @@ def submit(name, value, *, rtol=None, atol=None, exact_dtype=False, kind="value"
         raise CaseError(f"{name}: {exc}") from None
     header = {"type": "value", "case": run.case, "name": name, "role": role, **fields}
     if run.reference:
-        header.update(kind=kind, rtol=rtol, atol=atol, exact_dtype=exact_dtype)
+        header.update(kind=kind, rtol=rtol, atol=atol, norm=norm, exact_dtype=exact_dtype)
     run.send(header, payload)
 
 
-def submit_gradient(name, analytic, numeric, *, rtol=None, atol=None):
-    """Send a gradient, with the numerical gradient of the submission's own forward beside it."""
-    submit(name, analytic, rtol=rtol, atol=atol, kind="gradient")
+def submit_gradient(name, analytic, numeric=None, **tolerance):
+    """Send a gradient, with the numerical gradient of the submission's own forward beside it when given."""
+    submit(name, analytic, kind="gradient", **tolerance)
     if numeric is not None:
         submit(name, numeric, role="numeric")
 

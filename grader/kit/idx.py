@@ -1,5 +1,5 @@
-"""Write MNIST's IDX files, and make a small MNIST-like dataset to grade on
-when the real one is not at hand.
+"""Read and write MNIST's IDX files, and make a small MNIST-like dataset to
+grade on when the real one is not at hand.
 
 IDX: a big-endian header, then the raw bytes.  The header is a magic number
 (0x0000 08 ND: 0x08 says unsigned bytes, ND the number of dimensions; 2051
@@ -31,6 +31,21 @@ def _write(path, header, data):
     else:
         with open(path, "wb") as f:
             f.write(payload)
+
+
+def read_bytes(path):
+    """A file's bytes, decompressed when its name ends in .gz."""
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    with opener(path, "rb") as f:
+        return f.read()
+
+
+def read_idx(path):
+    """The uint8 array an IDX file holds, in the shape its header gives."""
+    raw = read_bytes(path)
+    ndim = raw[3]
+    dims = struct.unpack(">" + "I" * ndim, raw[4:4 + 4 * ndim])
+    return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
 
 
 def _as_uint8(array, ndim, what):

@@ -47,7 +47,18 @@ def node_id(case):
     return f"test_{suite}.py::test_{name}"
 
 
+def case_meta(item):
+    marker = item.get_closest_marker("case")
+    meta = dict(marker.kwargs) if marker else {}
+    return {"checks": list(meta.get("checks", ())), "advisory": bool(meta.get("advisory", False)),
+            "weight": meta.get("weight", 1), "timeout": meta.get("timeout"), "hint": meta.get("hint"),
+            "hint_on": list(meta.get("hint_on", ["timeout"]))}
+
+
 class GraderPlugin:
+    def __init__(self):
+        self.checks = {}  # case -> the student functions it grades
+
     def pytest_addoption(self, parser):
         # pytest's terminal plugin is disabled so its output never mixes with the
         # student's; it is the one that normally owns --tb, which reports read.
@@ -61,19 +72,29 @@ class GraderPlugin:
         return outcome, outcome[:1].upper(), outcome.upper()
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "case(weight=1, timeout=None, hint=None, hint_on=('timeout',)): grading metadata; hint_on holds "
+        config.addinivalue_line("markers", "case(checks, advisory=False, weight=1, timeout=None, hint=None, "
+                                "hint_on=('timeout',)): grading metadata. checks names the student functions the "
+                                "case grades; an advisory checks more than the homework asks; hint_on holds "
                                 "statuses or words of the message that the hint applies to")
 
     def pytest_collection_modifyitems(self, session, config, items):
+        """Keep the cases whose graded functions are the student's in this handout; say what each grades."""
         run = harness.RUN
-        if not run.reference:
-            return
+        kept, dropped = [], []
         for item in items:
-            marker = item.get_closest_marker("case")
-            meta = dict(marker.kwargs) if marker else {}
-            run.send({"type": "case", "case": case_id(item.nodeid), "weight": meta.get("weight", 1),
-                      "timeout": meta.get("timeout"), "hint": meta.get("hint"),
-                      "hint_on": list(meta.get("hint_on", ["timeout"]))})
+            meta = case_meta(item)
+            if meta["checks"] and set(meta["checks"]) <= run.student.names:
+                kept.append(item)
+                self.checks[case_id(item.nodeid)] = meta["checks"]
+            else:
+                dropped.append(item)
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+            items[:] = kept
+        run.student.install({name for checks in self.checks.values() for name in checks})
+        if run.reference:
+            for item in kept:
+                run.send({"type": "case", "case": case_id(item.nodeid), **case_meta(item)})
 
     def pytest_collectreport(self, report):
         if report.failed:
@@ -81,13 +102,17 @@ class GraderPlugin:
                               "text": str(report.longrepr)[-MAX_LONGREPR:]})
 
     def pytest_runtest_logstart(self, nodeid, location):
-        harness.RUN.case = case_id(nodeid)
-        harness.RUN.send({"type": "start", "case": harness.RUN.case})
+        run = harness.RUN
+        run.case = case_id(nodeid)
+        run.student.begin(self.checks.get(run.case, ()))
+        run.send({"type": "start", "case": run.case})
 
     def pytest_runtest_logfinish(self, nodeid, location):
+        run = harness.RUN
         harness.flush_output()
-        harness.RUN.send({"type": "end", "case": case_id(nodeid)})
-        harness.RUN.case = None
+        run.send({"type": "used", "case": case_id(nodeid), "functions": run.student.end()})
+        run.send({"type": "end", "case": case_id(nodeid)})
+        run.case = None
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_json_runtest_stage(self, report):

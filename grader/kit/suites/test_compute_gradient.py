@@ -1,56 +1,52 @@
-"""Question 4: reverse-mode differentiation over whole graphs, and gradients of gradients."""
+"""Question 4: reverse-mode differentiation over whole graphs, and gradients of gradients.
+
+The graphs are built only from what the starter gives complete (Tensor ``+``
+and ``*``: EWiseAdd, AddScalar, EWiseMul, MulScalar, whose gradients are
+given too), and the topological order comes from a stand-in (see
+``kit/student.py``): these cases measure the accumulation of adjoints and
+nothing else. Gradients pass within the course's gradient check (1e-6).
+"""
 
 import numpy as np
 
-from needle_grader_kit.checks import check_backward, random_inputs, tensors
-from needle_grader_kit.harness import CaseError, needle, submit
+from needle_grader_kit.checks import case, check_backward, input_grads, random_inputs, tensors
+from needle_grader_kit.harness import needle, rng, submit
 
 
-def test_matmul_product():
-    ndl = needle()
-    check_backward(lambda a, b, c: ndl.summation((a @ b + c) * (a @ b), axes=None),
-                   random_inputs([(10, 9), (9, 8), (10, 8)]))
+@case("compute_gradient_of_variables")
+def test_product_of_sums():
+    check_backward(lambda a, b, c: (a + b) * (a * c) + c * 2.0, random_inputs([(4, 3), (4, 3), (4, 3)]))
 
 
-def test_broadcast_product():
-    ndl = needle()
-    check_backward(lambda a, b: ndl.summation(ndl.broadcast_to(a, (10, 9)) * b, axes=None),
-                   random_inputs([(1, 9), (10, 9)]))
-
-
-def test_reshape_matmul_scale():
-    ndl = needle()
-    check_backward(lambda a, b, c: ndl.summation(ndl.reshape(a, (10, 10)) @ b / 5 + c, axes=None),
-                   random_inputs([(100,), (10, 5), (10, 5)]))
-
-
-def test_non_scalar_output():
-    ndl = needle()
-    check_backward(lambda a, b: ndl.transpose(ndl.power_scalar(a, 2) - ndl.divide(a, b), axes=(0, 1)),
-                   random_inputs([(3, 4), (3, 4)], away_from_zero=0.5))
-
-
+@case("compute_gradient_of_variables")
 def test_several_paths_to_one_node():
     """x reaches the output along four paths; its adjoint is their sum."""
-    ndl = needle()
-    check_backward(lambda x, b: ndl.summation(x * x + x * 3.0 + ndl.divide(x, b) - ndl.exp(x)),
-                   random_inputs([(2, 3), (2, 3)], away_from_zero=0.5))
+    check_backward(lambda x, b: x * x + x * 3.0 + x * b + x, random_inputs([(2, 3), (2, 3)]))
 
 
-def test_paths_through_broadcast():
-    ndl = needle()
-    check_backward(lambda x: ndl.summation(x + ndl.broadcast_to(ndl.summation(x, axes=(0,)), (4, 3)) * x),
-                   random_inputs([(4, 3)]))
+@case("compute_gradient_of_variables")
+def test_shared_subexpression():
+    def function(a, b):
+        c = a * b
+        return (c + a) * c + c * 2.0 + 1.0
+
+    check_backward(function, random_inputs([(3, 3), (3, 3)]))
 
 
+@case("compute_gradient_of_variables")
+def test_default_out_grad():
+    """backward() with no argument: the gradient of the sum of the output."""
+    check_backward(lambda a, b: a * b * a + b, random_inputs([(5,), (5,)]), seed=False)
+
+
+@case("compute_gradient_of_variables")
 def test_gradient_of_gradient_scalar():
+    """The course's own example, integers included."""
     ndl = needle()
-    x2, x3 = ndl.Tensor([6.0]), ndl.Tensor([0.0])
+    x2, x3 = ndl.Tensor([6]), ndl.Tensor([0])
     y = x2 * x2 + x2 * x3
     y.backward()
-    grad_x2, grad_x3 = x2.grad, x3.grad
-    if grad_x2 is None or grad_x3 is None:
-        raise CaseError("x2.grad or x3.grad is None after y.backward()")
+    grad_x2, grad_x3 = input_grads([x2, x3])
     grad_x2.backward()
     submit("y", y)
     submit("dy_dx2", grad_x2)
@@ -59,15 +55,29 @@ def test_gradient_of_gradient_scalar():
     submit("d2y_dx2dx3", x3.grad)
 
 
+@case("compute_gradient_of_variables")
 def test_gradient_of_gradient_vector():
+    ndl = needle()
+    x, w = tensors(random_inputs([(5,), (5,)]))
+    y = x * x * x * w
+    y.backward(ndl.Tensor(rng("out_grad").standard_normal(5)))
+    (first,) = input_grads([x])
+    first.backward(ndl.Tensor(rng("second out_grad").standard_normal(5)))
+    submit("dy_dx", first, norm=1e-6)
+    submit("d(dy_dx)_dx", x.grad, norm=1e-6)
+    submit("d(dy_dx)_dw", w.grad, norm=1e-6)
+
+
+@case("compute_gradient_of_variables", advisory=True,
+      hint="gradients of gradients through other ops need each op's gradient built from needle ops "
+           "(no numpy on the data), so that it can be differentiated again", hint_on=("failed", "AttributeError", "TypeError"))
+def test_gradient_of_gradient_through_other_ops():
     ndl = needle()
     (x,) = tensors(random_inputs([(5,)]))
     weights = ndl.Tensor(np.linspace(-1.0, 1.0, 5))
     y = ndl.summation(ndl.power_scalar(x, 3) * weights)
     y.backward()
-    first = x.grad
-    if first is None:
-        raise CaseError("x.grad is None after y.backward()")
-    ndl.summation(first * first).backward()
-    submit("dy_dx", first)
-    submit("d_sum_dy_dx_squared_dx", x.grad)
+    (first,) = input_grads([x])
+    ndl.summation(ndl.divide_scalar(first * first, 2.0)).backward()
+    submit("dy_dx", first, norm=1e-6)
+    submit("d_sum_half_dy_dx_squared_dx", x.grad, norm=1e-6)

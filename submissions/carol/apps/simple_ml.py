@@ -2,6 +2,7 @@
 differentiation (handed out as apps/simple_ml.py)."""
 import struct
 import gzip
+import zlib
 import numpy as np
 
 import sys

@@ -145,7 +145,9 @@ class Value:
         self.grad = None
 
     @classmethod
-    def make_const(cls, data, *, requires_grad=False):
+    def make_const(cls, data, requires_grad=False):
+        if isinstance(data, Value):
+            data = data.realize_cached_data()
         value = cls.__new__(cls)
         value._init(None, [], cached_data=data, requires_grad=requires_grad)
         return value
@@ -156,11 +158,6 @@ class Value:
         value._init(op, inputs)
         if not LAZY_MODE:
             value.realize_cached_data()
-            if not value.requires_grad:
-                # Nothing upstream wants a gradient, so the graph behind this
-                # value is dead weight: turn it into a constant in place.
-                value.op = None
-                value.inputs = []
         return value
 
 
@@ -191,10 +188,6 @@ class TensorTuple(Value):
 class Tensor(Value):
     grad: "Tensor"
 
-    # Let numpy defer to our reflected operators, so `ndarray + tensor` and
-    # `numpy.float32(2) * tensor` build graph nodes instead of object arrays.
-    __array_ufunc__ = None
-
     def __init__(
         self,
         array,
@@ -215,39 +208,9 @@ class Tensor(Value):
 
     @staticmethod
     def _array_from_numpy(numpy_array, dtype):
-        if isinstance(numpy_array, NDArray):
-            # An ndarray of the right dtype is used as is, without a copy:
-            # nn_epoch wraps fresh arrays every batch and copying them would
-            # be pure overhead.  The tensor then shares memory with the array.
-            if dtype is None or numpy_array.dtype == dtype:
-                return numpy_array
-            return numpy_array.astype(dtype)
-        # Lists and Python scalars follow the course: float32 unless told.
-        return array_api.array(numpy_array, dtype="float32" if dtype is None else dtype)
-
-    @staticmethod
-    def make_from_op(op: Op, inputs: List["Value"]):
-        tensor = Tensor.__new__(Tensor)
-        tensor._init(op, inputs)
-        if not LAZY_MODE:
-            tensor.realize_cached_data()
-            if not tensor.requires_grad:
-                tensor.op = None
-                tensor.inputs = []
-        return tensor
-
-    @staticmethod
-    def make_const(data, requires_grad=False):
-        tensor = Tensor.__new__(Tensor)
-        tensor._init(
-            None,
-            [],
-            cached_data=data
-            if not isinstance(data, Tensor)
-            else data.realize_cached_data(),
-            requires_grad=requires_grad,
-        )
-        return tensor
+        # As in the course's starter: a copy, with numpy's own dtype inference
+        # (Python floats and lists of them are float64; arrays keep theirs).
+        return array_api.array(numpy_array, dtype=dtype)
 
     @property
     def data(self):
@@ -284,9 +247,8 @@ class Tensor(Value):
 
     def backward(self, out_grad=None):
         if out_grad is None:
-            out_grad = Tensor.make_const(array_api.ones(self.shape, dtype=self.dtype))
-        elif not isinstance(out_grad, Tensor):
-            out_grad = Tensor(out_grad, dtype=self.dtype, requires_grad=False)
+            # as in the course's starter: float64 ones, whatever this tensor's dtype
+            out_grad = Tensor(numpy.ones(self.shape))
         compute_gradient_of_variables(self, out_grad)
 
     def __repr__(self):
@@ -331,10 +293,6 @@ class Tensor(Value):
             return needle.ops.EWiseDiv()(self, other)
         else:
             return needle.ops.DivScalar(other)(self)
-
-    def __rtruediv__(self, other):
-        # other / self, for a scalar other (not in the course's Tensor)
-        return needle.ops.MulScalar(other)(needle.ops.PowerScalar(-1)(self))
 
     def __matmul__(self, other):
         if not isinstance(other, Tensor):

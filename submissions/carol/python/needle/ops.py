@@ -218,9 +218,20 @@ class BroadcastTo(TensorOp):
         self.shape = shape
 
     def compute(self, a):
-        ### BEGIN YOUR SOLUTION
-        raise NotImplementedError()
-        ### END YOUR SOLUTION
+        shape = tuple(self.shape)
+        # A fresh array rather than numpy's read-only zero-stride view: the
+        # small ops downstream run measurably faster on contiguous data, and
+        # the copy is cheap next to the matrix products it feeds.
+        out = array_api.empty(shape, dtype=a.dtype)
+        try:
+            if a.ndim > len(shape):
+                raise ValueError  # assignment would drop leading 1s; broadcasting does not
+            out[...] = a
+        except ValueError:
+            raise ValueError(
+                "broadcast_to: cannot broadcast shape %s to shape %s" % (a.shape, shape)
+            ) from None
+        return out
 
     def gradient(self, out_grad, node):
         ### BEGIN YOUR SOLUTION
