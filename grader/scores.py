@@ -162,6 +162,7 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
             verdicts[case] = ("error", "no result came back for this case", {})
         else:
             verdicts[case] = verdict(reference.cases[case], run, reference, submission_dir)
+    suspects = suspected_functions(reference, execution, verdicts)
     suites, total, max_total = [], 0.0, 0.0
     for suite, points in SUITE_POINTS.items():
         names = [case for case in reference.cases if suite_of(case) == suite]
@@ -174,7 +175,10 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
                 continue
             run = execution.cases.get(case)
             status, message, figures = verdicts[case]
-            causes = [] if status == "passed" else causes_elsewhere(case, run, reference, verdicts)
+            own = set(reference.cases[case].get("checks") or ())
+            causes = [] if status == "passed" or run is None else [
+                {"function": function, "case": suspects[function]} for function in run.used
+                if function not in own and function in suspects][:MAX_CAUSES]
             message += "".join(f"\n({cause['function']} also fails {cause['case'].replace('::', '/')}: "
                                "fix that first)" for cause in causes)
             max_score = points * weights[case] / weight_sum
@@ -204,23 +208,30 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
 MAX_CAUSES = 3
 
 
-def causes_elsewhere(case, run, reference, verdicts):
-    """The scored cases, other than ``case``, that fail grading a student function ``case`` ran.
+def suspected_functions(reference, execution, verdicts):
+    """Student functions that fail on their own: function -> a scored case that shows it.
 
-    One per function (its first failing case), at most ``MAX_CAUSES``: each is
-    where a bug that also broke ``case`` lives.
+    A failing case is evidence against the functions it grades only while no
+    other suspect ran in it too: a softmax_loss case that fails because
+    backward() is wrong accuses compute_gradient_of_variables, not
+    softmax_loss. Suspects whose every failing case also ran another suspect
+    are cleared, until none is left to clear.
     """
-    own = set(reference.cases[case].get("checks") or ())
-    causes = []
-    for function in (run.used if run else ()):
-        if function in own:
+    witnesses = {}
+    for case, (status, _, _) in verdicts.items():
+        meta = reference.cases[case]
+        if status == "passed" or meta.get("advisory"):
             continue
-        for other, (status, _, _) in verdicts.items():
-            meta = reference.cases[other]
-            if other != case and status != "passed" and not meta.get("advisory") \
-                    and function in (meta.get("checks") or ()):
-                causes.append({"function": function, "case": other})
-                break
-        if len(causes) == MAX_CAUSES:
+        run = execution.cases.get(case)
+        others = set(run.used if run else ()) - set(meta.get("checks") or ())
+        for function in meta.get("checks") or ():
+            witnesses.setdefault(function, []).append((case, others))
+    suspects = set(witnesses)
+    while True:
+        cleared = {function for function in suspects
+                   if all(others & (suspects - {function}) for _, others in witnesses[function])}
+        if not cleared:
             break
-    return causes
+        suspects -= cleared
+    return {function: next(case for case, others in witnesses[function] if not others & (suspects - {function}))
+            for function in sorted(suspects)}
