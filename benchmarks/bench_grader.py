@@ -24,12 +24,12 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from grader import grading, isolation  # noqa: E402
+from grader import grading, handout, isolation  # noqa: E402
 
 BARE = r"""
 import importlib.util, json, os, sys, time
 started = time.perf_counter()
-kit_root, submission, images, labels = sys.argv[1:5]
+kit_root, submission, images, labels, student = sys.argv[1:6]
 sys.path.insert(0, kit_root)
 from needle_grader_kit import harness
 import numpy, numdifftools  # what the child imports too
@@ -39,8 +39,11 @@ class Bare(harness.Run):
         pass
 
 config = {"mode": "grade", "submission": submission, "data": {"images": images, "labels": labels}, "seed": 0,
-          "blocked_imports": {}, "scratch": os.environ["BENCH_SCRATCH"], "max_value_bytes": 1 << 30}
+          "blocked_imports": {}, "scratch": os.environ["BENCH_SCRATCH"], "max_value_bytes": 1 << 30,
+          "student": json.loads(student)}
 harness.RUN = run = Bare(config, -1)
+harness.simple_ml()  # imported before the first case, as in the child
+run.student.install(run.student.names)
 suites = os.path.join(kit_root, "needle_grader_kit", "suites")
 cases = 0
 for name in sorted(os.listdir(suites)):
@@ -53,15 +56,21 @@ for name in sorted(os.listdir(suites)):
         function = getattr(module, attr)
         if not attr.startswith("test_") or not callable(function):
             continue
+        marks = getattr(function, "pytestmark", [])
+        checks = next((mark.kwargs.get("checks", ()) for mark in marks if mark.name == "case"), ())
+        if not set(checks) <= run.student.names:
+            continue  # not graded in this handout
         calls = [()]
-        for mark in getattr(function, "pytestmark", []):
+        for mark in marks:
             if mark.name == "parametrize":
                 names, values = mark.args[0], mark.args[1]
                 single = "," not in names
                 calls = [c + ((v,) if single else tuple(v)) for c in calls for v in values]
         for args in calls:
             run.case = f"{name[5:-3]}::{attr[5:]}{list(args)}"
+            run.student.begin(checks)
             function(*args)
+            run.student.end()
             cases += 1
 print(json.dumps({"seconds": time.perf_counter() - started, "cases": cases}))
 """
@@ -73,7 +82,8 @@ def bare_run(workspace, submission, dataset):
     env = dict(os.environ, BENCH_SCRATCH=scratch, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-I", "-c", BARE, workspace.kit_root, submission, dataset.images,
-                          dataset.labels], capture_output=True, text=True, env=env, check=True)
+                          dataset.labels, json.dumps(handout.student_functions())],
+                         capture_output=True, text=True, env=env, check=True)
     total = time.perf_counter() - started
     return total, json.loads(out.stdout)
 

@@ -139,3 +139,15 @@ def test_a_grader_killed_mid_batch_leaves_finished_results_intact(run_grader, tm
     assert again.returncode == 0
     assert "alice: unchanged since" in again.stdout
     assert sorted(p.name for p in out_dir.glob("*.json")) == ["alice.json", "bob.json", "carol.json"]
+
+
+def test_strict_scores_the_advisories(run_grader, tmp_path):
+    lenient, strict = tmp_path / "lenient.json", tmp_path / "strict.json"
+    for out, extra in ((lenient, ()), (strict, ("--strict",))):
+        completed, _ = run_grader("run", "submissions/bob", "--suite", "topo_sort", *extra, "--out", str(out))
+        assert completed.returncode == 0, completed.stderr
+    lenient, strict = json.loads(lenient.read_text()), json.loads(strict.read_text())
+    assert (lenient["strict"], lenient["score"], lenient["max_score"]) == (False, 20.0, 20.0)
+    assert (strict["strict"], strict["score"], strict["max_score"]) == (True, 17.5, 20.0)  # 7 of 8 cases pass
+    deep = [case for case in strict["suites"][0]["cases"] if case["name"] == "deep_chain"]
+    assert deep[0]["advisory"] and deep[0]["max_score"] == 2.5 and deep[0]["score"] == 0
