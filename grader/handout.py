@@ -31,7 +31,6 @@ COURSE_LAYOUT: Dict[str, str] = {
 }
 
 
-
 @dataclass(frozen=True)
 class Handout:
     """One year's starter code as generated from needle/.
@@ -172,18 +171,20 @@ def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlo
     return blocks
 
 
-def strip_solutions(source_text: str) -> str:
+def _render(block: SolutionBlock, lines: List[str], given: FrozenSet[str], with_solutions: bool) -> List[str]:
+    """A block (its lines, markers included) as a handout shows it."""
+    if block.function in given:
+        return lines[1:-1]  # handed out complete: the body, without markers
+    if with_solutions:
+        return lines
+    return [lines[0], block.indent + "raise NotImplementedError()\n", lines[-1]]
+
+
+def strip_solutions(source_text: str, course_path: str = "<source>", given: FrozenSet[str] = frozenset()) -> str:
     """The starter version of a file: each block's body becomes a single
-    `raise NotImplementedError()`; the markers stay."""
-    lines = source_text.splitlines(keepends=True)
-    out = []
-    position = 0
-    for begin, end, indent in _scan_markers(source_text, "<source>"):
-        out.extend(lines[position:begin + 1])  # up to and including BEGIN
-        out.append(indent + "raise NotImplementedError()\n")
-        position = end  # the END marker line is copied with the next chunk
-    out.extend(lines[position:])
-    return "".join(out)
+    `raise NotImplementedError()` and the markers stay; a block in ``given``
+    keeps its body and loses its markers."""
+    return rewrite_blocks(source_text, course_path, lambda block, lines: _render(block, lines, given, False))
 
 
 def rewrite_blocks(source_text: str, course_path: str,
@@ -261,15 +262,8 @@ def course_sources(year: str = DEFAULT_YEAR, with_solutions: bool = False) -> Di
 
     The blocks the year's starter gives complete keep their body and lose their markers."""
     given = HANDOUTS[year].given
-
-    def render(block, lines):
-        if block.function in given:
-            return lines[1:-1]
-        if with_solutions:
-            return lines
-        return [lines[0], block.indent + "raise NotImplementedError()\n", lines[-1]]
-
-    return {course_path: rewrite_blocks(text, course_path, render)
+    return {course_path: rewrite_blocks(text, course_path,
+                                        lambda block, lines: _render(block, lines, given, with_solutions))
             for course_path, text in reference_sources(year).items()}
 
 
