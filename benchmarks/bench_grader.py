@@ -24,7 +24,7 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from grader import grading, handout, isolation  # noqa: E402
+from grader import grading, isolation, years  # noqa: E402
 
 BARE = r"""
 import importlib.util, json, os, sys, time
@@ -82,7 +82,7 @@ def bare_run(workspace, submission, dataset):
     env = dict(os.environ, BENCH_SCRATCH=scratch, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-I", "-c", BARE, workspace.kit_root, submission, dataset.images,
-                          dataset.labels, json.dumps(handout.student_functions())],
+                          dataset.labels, json.dumps(years.student_functions())],
                          capture_output=True, text=True, env=env, check=True)
     total = time.perf_counter() - started
     return total, json.loads(out.stdout)

@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission
+from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, years
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
                 isolation.SandboxError, FileExistsError, OSError)
@@ -66,6 +66,8 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True,
 suite_option = click.option("--suite", "suites", multiple=True, type=click.Choice(list(scores.SUITE_POINTS)),
                             help="Only this suite (repeatable).")
 case_option = click.option("--case", "cases", multiple=True, help="Only cases matching this glob (repeatable).")
+year_option = click.option("--year", type=click.Choice(years.YEARS),
+                           help="Grade as this year's handout, instead of the year the files show.")
 
 
 @main.command()
@@ -79,16 +81,19 @@ case_option = click.option("--case", "cases", multiple=True, help="Only cases ma
 @suite_option
 @case_option
 @limit_options
+@year_option
 @click.option("--strict", is_flag=True, help="Score the advisory cases too (checks beyond what the homework asks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("-v", "--verbose", is_flag=True, help="List passed cases too.")
-def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, strict, as_json, verbose):
-    """Grade each submission at PATHS (folders, .zip or .tar.gz)."""
+def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, year, strict, as_json,
+        verbose):
+    """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
     if out and len(paths) > 1:
         raise click.UsageError("--out takes one submission; use --out-dir for several")
     failures = 0
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, strict=strict) as session:
-        if not session.selected:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, strict=strict,
+                         year=year) as session:
+        if not any(session.selected(one) for one in ([year] if year else years.YEARS)):
             raise click.UsageError("no case matches the --suite/--case filters")
         for number, path in enumerate(paths, 1):
             prefix = f"[{number}/{len(paths)}] " if len(paths) > 1 else ""
@@ -122,16 +127,17 @@ def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memo
 @data_option
 @seed_option
 def publish(data_dir, seed):
-    """Compute every case's expected value from needle/ into reference/."""
+    """Compute every case's expected value, for every handout year, from needle/ into reference/."""
     workspace = isolation.Workspace()
     try:
         sandbox = grading.detect_sandbox(workspace, isolation.Limits())
         dataset = datasets.resolve(data_dir, workspace.data_dir)
-        published = reference.publish(sandbox, dataset, seed)
+        for year in years.YEARS:
+            published = reference.publish(sandbox, dataset, seed, year)
+            click.echo(f"published {len(published.cases)} cases of {year} to {published.directory} "
+                       f"(digest {published.digest()}; data: {dataset.describe()}; seed {seed})")
     finally:
         workspace.close()
-    click.echo(f"published {len(published.cases)} cases to {published.directory} "
-               f"(digest {published.digest()}; data: {dataset.describe()}; seed {seed})")
 
 
 @main.command()
@@ -142,15 +148,16 @@ def publish(data_dir, seed):
 @suite_option
 @case_option
 @limit_options
-def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb):
+@year_option
+def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb, year):
     """Show, case by case, where a submission's values differ from the reference's."""
     if code:
-        click.echo(code_diff(path))
+        click.echo(code_diff(path, year))
         return
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, year=year) as session:
         staged = session.stage(path)
         execution = session.execute(staged)
-        for line in value_diff(session.reference, execution, staged.directory):
+        for line in value_diff(session.reference(staged.year), execution, staged.directory):
             click.echo(line)
 
 
@@ -191,11 +198,12 @@ def value_diff(ref, execution, submission_dir, max_rows=8):
                 yield f"    ... {int(bad.sum()) - max_rows} more"
 
 
-def code_diff(path):
-    """Unified diffs of each solution block of a submission against the reference's."""
+def code_diff(path, year=None):
+    """Unified diffs of each solution block of a submission against its year's reference solution."""
     sources, _ = submission.read_sources(path)
-    out = []
-    for course, text in handout.course_sources(with_solutions=True).items():
+    year = year or submission.handout_year(path, sources)
+    out = [f"handout {year}"]
+    for course, text in years.course_sources(year, with_solutions=True).items():
         expected_blocks = {b.function: b for b in handout.find_solution_blocks(text, course)}
         if course not in sources:
             out.append(f"{course}: not submitted")
@@ -237,9 +245,11 @@ def doctor():
 @main.command(name="handout")
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--with-solutions", is_flag=True, help="Write the reference solution itself, in the same layout.")
+@click.option("--year", type=click.Choice(years.YEARS), default=years.DEFAULT_YEAR, show_default=True,
+              help="The handout year whose layout and starter code to write.")
 @click.option("--force", is_flag=True, help="Overwrite existing files.")
-def handout_command(out, with_solutions, force):
-    """Write the student starter code (course layout) into OUT."""
-    written = handout.write_handout(out, with_solutions=with_solutions, overwrite=force)
+def handout_command(out, with_solutions, year, force):
+    """Write that year's student starter code (course layout) into OUT."""
+    written = years.write_handout(out, with_solutions=with_solutions, overwrite=force, year=year)
     for path in written:
         click.echo(f"wrote {path}")

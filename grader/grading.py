@@ -1,8 +1,9 @@
-"""One grading session: the sandbox, the data and the reference, then submissions one by one.
+"""One grading session: the sandbox, the data and the references, then submissions one by one.
 
 Everything a batch shares is prepared once (probing the sandbox, staging the
-data, loading or recomputing the reference); each submission is then staged,
-run in its own confined children, and scored.
+data); the reference of each handout year is loaded, or recomputed, the first
+time a submission of that year comes. Each submission is then staged, run in
+its own confined children, and scored.
 """
 
 import fnmatch
@@ -13,7 +14,7 @@ import time
 
 import numpy as np
 
-from . import __version__, datasets, handout, isolation, reference, scores, submission, supervise
+from . import __version__, datasets, isolation, reference, scores, submission, supervise, years
 
 
 def private_paths():
@@ -30,21 +31,35 @@ def detect_sandbox(workspace, limits, disabled_layers=()):
 
 
 class Session:
-    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False):
+    """``year`` grades every submission as that handout year's, instead of the year its files show."""
+
+    def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False,
+                 year=None):
         self.workspace = isolation.Workspace()
         try:
             self.limits = limits or isolation.Limits()
             self.sandbox = detect_sandbox(self.workspace, self.limits, disabled_layers)
             self.dataset = datasets.resolve(data_dir, self.workspace.data_dir)
             self.seed = seed
-            self.reference = reference.load(self.sandbox, self.dataset, seed)
+            self.year = year
+            self.filters = (suites, cases)
+            self._references = {}
+            self.reference(year or years.DEFAULT_YEAR)  # a reference that cannot be had fails here, once
         except BaseException:
             self.workspace.close()
             raise
-        self.selected = select_cases(self.reference.cases, suites, cases)
         self.strict = strict
-        self.year = handout.DEFAULT_YEAR
         self._count = 0
+
+    def reference(self, year):
+        """The reference of that handout year, loaded (or recomputed) on first use."""
+        if year not in self._references:
+            self._references[year] = reference.load(self.sandbox, self.dataset, self.seed, year)
+        return self._references[year]
+
+    def selected(self, year):
+        """The cases of that year that the --suite and --case filters keep."""
+        return select_cases(self.reference(year).cases, *self.filters)
 
     def __enter__(self):
         return self
@@ -55,15 +70,15 @@ class Session:
     def close(self):
         self.workspace.close()
 
-    def environment(self, applied_layers):
+    def environment(self, staged, applied_layers):
         """What a result was graded with; ``applied_layers`` are those the child reported applying."""
+        ref = self.reference(staged.year)
         return {
             "python": platform.python_version(),
             "numpy": np.__version__,
             "grader": __version__,
             "platform": platform.platform(),
-            "reference": {"digest": self.reference.digest(), "origin": self.reference.origin,
-                          "note": self.reference.note},
+            "reference": {"digest": ref.digest(), "origin": ref.origin, "note": ref.note},
             "data": self.dataset.as_json(),
             "data_description": self.dataset.describe(),
             "seed": self.seed,
@@ -71,30 +86,32 @@ class Session:
                             uid=self.workspace.uid(0) if self.sandbox.on("uid") else None),
         }
 
-    def stage(self, path):
+    def stage(self, path, year=None):
+        """Stage a submission as ``year``'s handout, else the session's year, else the year its files show."""
         self._count += 1
         directory = os.path.join(self.workspace.root, "submissions", str(self._count))
         shutil.rmtree(directory, ignore_errors=True)
-        return submission.stage(path, directory)
+        return submission.stage(path, directory, year or self.year)
 
     def fingerprint(self, staged):
         """What a result depends on: unchanged fingerprint, unchanged result."""
-        return {"submission": staged.digest, "reference": self.reference.digest(), "grader": __version__,
-                "cases": sorted(self.selected), "strict": self.strict}
+        return {"submission": staged.digest, "handout": staged.year,
+                "reference": self.reference(staged.year).digest(), "grader": __version__,
+                "cases": sorted(self.selected(staged.year)), "strict": self.strict}
 
     def execute(self, staged):
         """Run the selected cases of a staged submission in confined children."""
-        return supervise.execute(self.sandbox, staged.directory, self.selected, mode="grade",
-                                 data=self.dataset.child_paths(), seed=self.seed,
-                                 student=handout.student_functions(self.year),
-                                 case_timeouts=self.reference.case_timeouts())
+        return supervise.execute(self.sandbox, staged.directory, self.selected(staged.year), mode="grade",
+                                 data=self.dataset.child_paths(), seed=self.seed, year=staged.year,
+                                 student=years.student_functions(staged.year),
+                                 case_timeouts=self.reference(staged.year).case_timeouts())
 
     def grade(self, staged):
         started = time.monotonic()
         execution = self.execute(staged)
         scoring_started = time.monotonic()
-        suites, total, max_total = scores.score(self.reference, execution, staged.directory,
-                                                selected=set(self.selected), strict=self.strict)
+        suites, total, max_total = scores.score(self.reference(staged.year), execution, staged.directory,
+                                                selected=set(self.selected(staged.year)), strict=self.strict)
         in_cases = sum(run.duration for run in execution.cases.values())
         timing = {"child_startup_s": execution.startup, "in_cases_s": in_cases,
                   "comparison_s": time.monotonic() - scoring_started,
@@ -102,6 +119,7 @@ class Session:
         return {
             "submission": staged.source,
             "name": staged.name,
+            "handout": staged.year,
             "score": total,
             "max_score": max_total,
             "strict": self.strict,
@@ -111,7 +129,7 @@ class Session:
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},
             "restarts": execution.restarts,
-            "environment": self.environment(execution.layers),
+            "environment": self.environment(staged, execution.layers),
             "fingerprint": self.fingerprint(staged),
             "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),

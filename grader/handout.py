@@ -1,4 +1,4 @@
-"""Starter code for students, generated from the reference solution.
+"""Solution blocks: finding, stripping and filling what a student writes.
 
 The reference package `needle/` marks everything a student writes with a
 pair of lines
@@ -7,47 +7,19 @@ pair of lines
     ...
     ### END YOUR SOLUTION
 
-inside a function body.  The handout is the same files with each block's
-body replaced by `raise NotImplementedError()`, laid out as in the course
-repository (python/needle/..., apps/simple_ml.py).
+inside a function body. A starter is the same file with each block's body
+replaced by `raise NotImplementedError()`; ``grader/years.py`` lays the
+files out as each year's course repository does.
 """
 from __future__ import annotations
 
 import ast
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 BEGIN_MARKER = "### BEGIN YOUR SOLUTION"
 END_MARKER = "### END YOUR SOLUTION"
-
-# reference module (relative to the needle package) -> path in the course repo
-COURSE_LAYOUT: Dict[str, str] = {
-    "__init__.py": "python/needle/__init__.py",
-    "autograd.py": "python/needle/autograd.py",
-    "ops.py": "python/needle/ops.py",
-    "simple_ml.py": "apps/simple_ml.py",
-}
-
-
-@dataclass(frozen=True)
-class Handout:
-    """One year's starter code as generated from needle/.
-
-    ``given`` names the functions whose solution block needle marks but that
-    year's starter hands out complete: students never write them, so no case
-    grades them, and the handout keeps their body without markers.
-    """
-
-    year: str
-    layout: Dict[str, str]
-    given: FrozenSet[str] = frozenset()
-
-
-# 2022 gives BroadcastTo.compute written (numpy's broadcast_to); later years make it a student block.
-HANDOUTS: Dict[str, Handout] = {"2022": Handout("2022", COURSE_LAYOUT, frozenset({"BroadcastTo.compute"}))}
-DEFAULT_YEAR = "2022"
 
 _MARKER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) YOUR SOLUTION)[ \t]*$")
 
@@ -171,7 +143,7 @@ def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlo
     return blocks
 
 
-def _render(block: SolutionBlock, lines: List[str], given: FrozenSet[str], with_solutions: bool) -> List[str]:
+def render_block(block: SolutionBlock, lines: List[str], given: FrozenSet[str], with_solutions: bool) -> List[str]:
     """A block (its lines, markers included) as a handout shows it."""
     if block.function in given:
         return lines[1:-1]  # handed out complete: the body, without markers
@@ -184,7 +156,7 @@ def strip_solutions(source_text: str, course_path: str = "<source>", given: Froz
     """The starter version of a file: each block's body becomes a single
     `raise NotImplementedError()` and the markers stay; a block in ``given``
     keeps its body and loses its markers."""
-    return rewrite_blocks(source_text, course_path, lambda block, lines: _render(block, lines, given, False))
+    return rewrite_blocks(source_text, course_path, lambda block, lines: render_block(block, lines, given, False))
 
 
 def rewrite_blocks(source_text: str, course_path: str,
@@ -216,82 +188,3 @@ def fill_solutions(source_text: str, course_path: str, bodies: Dict[str, str]) -
         return [lines[0], *body, lines[-1]]
 
     return rewrite_blocks(source_text, course_path, fill)
-
-
-def _needle_dir() -> Path:
-    import needle
-
-    return Path(needle.__file__).resolve().parent
-
-
-def _to_course_source(module: str, text: str) -> str:
-    """Adjust a reference module to how the course hands it out."""
-    if module == "simple_ml.py":
-        text = _add_course_path_setup(text)
-    return text
-
-
-def _add_course_path_setup(text: str) -> str:
-    """apps/simple_ml.py runs from the repository root and finds needle in
-    python/, so put `import sys; sys.path.append("python/")` right before
-    `import needle as ndl`, as the course's file does."""
-    lines = text.splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        if line.strip() == "import needle as ndl":
-            setup = ["import sys\n", 'sys.path.append("python/")\n']
-            return "".join(lines[:i] + setup + lines[i:])
-    raise ValueError("simple_ml.py: no line `import needle as ndl` to put the sys.path setup before")
-
-
-def course_module(course_path: str) -> str:
-    """The module a course file is imported as: python/needle/ops.py -> needle.ops."""
-    parts = course_path[:-len(".py")].split("/")[1:]
-    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
-
-
-def reference_sources(year: str = DEFAULT_YEAR) -> Dict[str, str]:
-    """course path -> text of the reference solution in the course layout,
-    every solution block marked (pass a text to strip_solutions for the starter)."""
-    package = _needle_dir()
-    return {course_path: _to_course_source(module, (package / module).read_text(encoding="utf-8"))
-            for module, course_path in HANDOUTS[year].layout.items()}
-
-
-def course_sources(year: str = DEFAULT_YEAR, with_solutions: bool = False) -> Dict[str, str]:
-    """course path -> text of that year's starter or, with_solutions, of its solution.
-
-    The blocks the year's starter gives complete keep their body and lose their markers."""
-    given = HANDOUTS[year].given
-    return {course_path: rewrite_blocks(text, course_path,
-                                        lambda block, lines: _render(block, lines, given, with_solutions))
-            for course_path, text in reference_sources(year).items()}
-
-
-def student_functions(year: str = DEFAULT_YEAR) -> List[Tuple[str, str]]:
-    """``(module, function)`` of every function a student writes in that year's handout."""
-    functions = []
-    for course_path, text in course_sources(year, with_solutions=True).items():
-        functions.extend((course_module(course_path), block.function)
-                         for block in find_solution_blocks(text, course_path))
-    return functions
-
-
-def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False,
-                  year: str = DEFAULT_YEAR) -> List[Path]:
-    """Write that year's handout (or, with_solutions, the reference in its
-    layout) under out_dir; return the paths written.
-
-    Refuses, with FileExistsError, to replace any existing file unless
-    overwrite is true; in that case nothing is written at all."""
-    out_dir = Path(out_dir)
-    files = {out_dir / course_path: text for course_path, text in course_sources(year, with_solutions).items()}
-    if not overwrite:
-        existing = [str(path) for path in files if path.exists()]
-        if existing:
-            raise FileExistsError(
-                "refusing to overwrite existing file(s): %s; nothing was written" % ", ".join(existing)
-            )
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    return list(files)

@@ -1,12 +1,14 @@
-"""Expected values: published in ``reference/``, or recomputed from ``needle/``.
+"""Expected values: published in ``reference/YEAR/``, or recomputed from ``needle/``.
 
-A reference is the set of values the reference solution computes for every
-case, plus each case's grading metadata (weight, timeout, tolerances). It is
-tied to a fingerprint: digests of the needle sources, of the kit (suites and
-harness), of the data, the seed, and numpy's random streams (the suites draw
-their inputs from them). A reference whose fingerprint differs from the
-current one is stale and never graded against: it is recomputed in a child
-process that runs only the reference solution, and cached.
+A reference is the set of values that a handout year's solution, generated
+from needle/, computes for every case of that year, plus each case's grading
+metadata (what it grades, weight, timeout, tolerances). It is tied to a
+fingerprint: the year, digests of the needle sources and of the code that
+generates handouts from them, of the kit (suites and harness), of the data,
+the seed, and numpy's random streams (the suites draw their inputs from
+them). A reference whose fingerprint differs from the current one is stale
+and never graded against: it is recomputed in a child process that runs only
+the reference solution, and cached.
 """
 
 import dataclasses
@@ -19,7 +21,7 @@ import tempfile
 
 import numpy as np
 
-from . import handout, isolation, supervise
+from . import isolation, supervise, years
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -27,7 +29,7 @@ REFERENCE_DIR = REPO_ROOT / "reference"
 MANIFEST, VALUES = "manifest.json", "values.npz"
 FORMAT = 1
 FINGERPRINT_LABELS = {"needle": "the needle sources", "kit": "the suites", "data": "the data", "seed": "the seed",
-                      "rng": "numpy's random streams", "format": "the reference format"}
+                      "rng": "numpy's random streams", "format": "the reference format", "year": "the handout year"}
 
 
 class ReferenceError(Exception):
@@ -56,14 +58,15 @@ def _rng_fingerprint():
     return hashlib.sha256(b"".join(np.asarray(a, dtype=np.float64).tobytes() for a in sample)).hexdigest()[:16]
 
 
-def fingerprint(dataset, seed):
+def fingerprint(dataset, seed, year):
     import needle
 
     needle_dir = pathlib.Path(needle.__file__).resolve().parent
     kit = PACKAGE_DIR / "kit"
     return {
         "format": FORMAT,
-        "needle": _digest_files([*needle_dir.glob("*.py"), PACKAGE_DIR / "handout.py"]),
+        "year": year,
+        "needle": _digest_files([*needle_dir.glob("*.py"), PACKAGE_DIR / "handout.py", PACKAGE_DIR / "years.py"]),
         "kit": _digest_files([*kit.rglob("*.py"), kit / "suites" / "pytest.ini"]),
         "data": dataset.digest,
         "seed": seed,
@@ -123,8 +126,8 @@ def _write(directory, print_, cases, values):
     os.replace(handle.name, directory / MANIFEST)
 
 
-def compute(sandbox, dataset, seed):
-    """Run every case on the reference solution, in a child that runs nothing else.
+def compute(sandbox, dataset, seed, year):
+    """Run every case of the year on its reference solution, in a child that runs nothing else.
 
     It runs under the default limits: limits tightened for grading a submission
     (``--timeout``, ``--memory-mb``) are not meant for the reference.
@@ -132,10 +135,10 @@ def compute(sandbox, dataset, seed):
     sandbox = dataclasses.replace(sandbox, limits=isolation.Limits())
     staged = pathlib.Path(sandbox.workspace.root) / "reference-solution"
     shutil.rmtree(staged, ignore_errors=True)
-    handout.write_handout(staged, with_solutions=True)
+    years.write_handout(staged, with_solutions=True, year=year)
     isolation.make_world_readable(staged)
     execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
-                                  seed=seed, student=handout.student_functions())
+                                  seed=seed, year=year, student=years.student_functions(year))
     problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))
                 for case, run in execution.cases.items() if not run.ended or run.stages or run.status]
     problems += execution.notes
@@ -156,17 +159,19 @@ def _stage_text(run):
     return " ".join(str((stage.get("crash") or {}).get("message", "")) for stage in run.stages)
 
 
-def publish(sandbox, dataset, seed, directory=REFERENCE_DIR):
-    print_ = fingerprint(dataset, seed)
-    cases, values = compute(sandbox, dataset, seed)
-    _write(pathlib.Path(directory), print_, cases, values)
-    return _read(pathlib.Path(directory), "published")
+def publish(sandbox, dataset, seed, year, directory=None):
+    """Compute the year's reference and write it to ``directory`` (``reference/YEAR`` by default)."""
+    directory = pathlib.Path(directory or REFERENCE_DIR / year)
+    print_ = fingerprint(dataset, seed, year)
+    cases, values = compute(sandbox, dataset, seed, year)
+    _write(directory, print_, cases, values)
+    return _read(directory, "published")
 
 
-def load(sandbox, dataset, seed):
-    """The reference matching the current fingerprint: published, cached, or computed now."""
-    print_ = fingerprint(dataset, seed)
-    published = _read(REFERENCE_DIR, "published")
+def load(sandbox, dataset, seed, year):
+    """The year's reference matching the current fingerprint: published, cached, or computed now."""
+    print_ = fingerprint(dataset, seed, year)
+    published = _read(REFERENCE_DIR / year, "published")
     if published is not None and published.fingerprint == print_:
         return published
     cached_dir = cache_root() / _key(print_)
@@ -174,14 +179,14 @@ def load(sandbox, dataset, seed):
     if published is not None and published.fingerprint["data"] == print_["data"] \
             and published.fingerprint["seed"] == print_["seed"]:
         changed = [FINGERPRINT_LABELS.get(k, k) for k in print_ if published.fingerprint.get(k) != print_[k]]
-        note = f"reference/ is stale ({', '.join(changed)} changed since `grader publish`); " \
+        note = f"reference/{year} is stale ({', '.join(changed)} changed since `grader publish`); " \
                "using values recomputed from needle/ in a separate process"
     else:
         note = "expected values for this data and seed were computed from needle/ in a separate process"
     if cached is not None and cached.fingerprint == print_:
         cached.note = note
         return cached
-    cases, values = compute(sandbox, dataset, seed)
+    cases, values = compute(sandbox, dataset, seed, year)
     _write(cached_dir, print_, cases, values)
     computed = _read(cached_dir, "computed")
     computed.note = note

@@ -78,6 +78,7 @@ def is_current(path, fingerprint):
 def render(result, verbose=False):
     """A readable per-suite table and the total, for a terminal."""
     lines = [click.style(f"{result['name']}: {_points(result['score'])} / {_points(result['max_score'])}", bold=True)]
+    lines.append(f"  handout: {result['handout']}")
     env = result["environment"]
     lines.append(f"  data: {env.get('data_description', env['data']['source'])}")
     off = env["sandbox"]["off"]

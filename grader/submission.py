@@ -17,7 +17,7 @@ import stat
 import tarfile
 import zipfile
 
-from . import handout, isolation
+from . import isolation, years
 
 MAX_FILES = 2000
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -38,6 +38,7 @@ class Staged:
     files: dict          # course path -> "submitted" | "starter"
     notes: list
     digest: str          # of every staged file, for skipping unchanged submissions
+    year: str            # the handout it is built on
 
 
 def submission_name(path):
@@ -201,10 +202,22 @@ def read_sources(path):
     return sources, notes
 
 
-def stage(path, directory):
-    """Write the submission's sources into ``directory``, filling gaps with the starter code."""
+def handout_year(path, sources):
+    """The handout year a submission's sources (from ``read_sources``) are built on."""
+    try:
+        return years.detect({name: data.decode("utf-8", errors="replace") for name, data in sources.items()})
+    except years.YearError as exc:
+        raise SubmissionError(f"{path}: {exc}") from None
+
+
+def stage(path, directory, year=None):
+    """Write the submission's sources into ``directory``, filling gaps with its year's starter code.
+
+    The handout year is read from the files unless ``year`` is given.
+    """
     sources, notes = read_sources(path)
-    starters = handout.course_sources()
+    year = year or handout_year(path, sources)
+    starters = years.course_sources(year)
     files = {}
     for course, starter in starters.items():
         if course in sources:
@@ -221,4 +234,4 @@ def stage(path, directory):
             handle.write(sources[relative])
         digest.update(relative.encode() + b"\0" + hashlib.sha256(sources[relative]).digest())
     isolation.make_world_readable(directory)
-    return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest())
+    return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest(), year)

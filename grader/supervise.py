@@ -187,14 +187,14 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, student=()):
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=()):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
     plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
-                 "student": [list(pair) for pair in student],
+                 "year": year, "student": [list(pair) for pair in student],
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
@@ -225,11 +225,12 @@ def probe(sandbox):
     return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {stderr[-300:]}"
 
 
-def execute(sandbox, submission_dir, cases, *, mode, data, seed, student, case_timeouts=None, slot=0):
+def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
-    ``cases`` empty runs every case (the reference run). ``student`` lists the
-    handout's student functions as ``(module, qualified name)``. Returns an ``Execution``.
+    ``cases`` empty runs every case of the handout ``year`` (the reference run).
+    ``student`` lists that handout's student functions as ``(module, qualified
+    name)``. Returns an ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
@@ -251,7 +252,7 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, student, case_t
                             f"not run: the submission used up its time budget of {budget:g} s")
             break
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
-                                             student)
+                                             year, student)
         child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked)
         stdout.absorb(child.stdout)

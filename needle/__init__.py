@@ -2,3 +2,5 @@
 from . import ops
 from .ops import *
 from .autograd import Tensor, TensorTuple, Value, Op, TensorOp, TensorTupleOp, cpu, all_devices
+from .init import ones, zeros, zeros_like, ones_like
+from . import init

@@ -142,6 +142,28 @@ def power_scalar(a, scalar):
     return PowerScalar(scalar)(a)
 
 
+class EWisePow(TensorOp):
+    """a ** b, element by element."""
+
+    def compute(self, a: NDArray, b: NDArray) -> NDArray:
+        ### BEGIN YOUR SOLUTION
+        return a**b
+        ### END YOUR SOLUTION
+
+    def gradient(self, out_grad, node):
+        ### BEGIN YOUR SOLUTION
+        a, b = node.inputs
+        # d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a), and a^b is node itself
+        grad_a = out_grad * b * power(a, add_scalar(b, -1))
+        grad_b = out_grad * node * log(a)
+        return grad_a, grad_b
+        ### END YOUR SOLUTION
+
+
+def power(a, b):
+    return EWisePow()(a, b)
+
+
 class EWiseDiv(TensorOp):
     """a / b, element by element."""
 

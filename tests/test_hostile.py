@@ -18,7 +18,8 @@ import pytest
 
 from grader import isolation
 
-CASES = ["--suite", "forward", "--suite", "softmax_loss", "--case", "negate", "--case", "exp_forward", "--timeout", "3"]
+CASES = ["--suite", "forward", "--suite", "softmax_loss", "--case", "negate", "--case", "exp_forward", "--timeout", "3",
+         "--year", "2022"]  # only python/needle/__init__.py: every year fits
 
 
 def grade_hostile(run_grader, tmp_path, attack, *extra):
@@ -224,7 +225,7 @@ def test_a_submission_that_hangs_everywhere_stops_at_its_budget(tmp_path):
         "from . import ops\nfrom .ops import *\nfrom .autograd import Tensor\n\n"
         "def _hang(self, *args, **kwargs):\n    while True:\n        pass\n\nTensor.__init__ = _hang\n")
     limits = isolation.Limits(case_timeout=1, submission_budget=2.5)
-    with grading.Session(limits=limits, suites=("forward",)) as session:
+    with grading.Session(limits=limits, suites=("forward",), year="2022") as session:
         result = session.grade(session.stage(str(tmp_path / "hangs")))
     statuses = [(case["status"], case["message"]) for case in result["suites"][0]["cases"]]
     ran = statuses.index(("timeout", "not run: the submission used up its time budget of 2.5 s"))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import handout, results
+from grader import handout, results, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,7 +15,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 def solution_with(tmp_path, **bodies):
     """The reference solution in the course layout, with some solution blocks replaced."""
     folder = tmp_path / "submission"
-    handout.write_handout(folder, with_solutions=True)
+    years.write_handout(folder, with_solutions=True)
     for path in folder.rglob("*.py"):
         relative = path.relative_to(folder).as_posix()
         text = path.read_text()

@@ -43,6 +43,16 @@ def random_inputs(shapes, dtype="float64", low=None, positive=False, away_from_z
     return arrays
 
 
+def log_inputs(shape):
+    """Positive inputs, at least 1 as in the course's log checks, where a smoothing epsilon stays within tolerance."""
+    return random_inputs([shape], positive=True, low=0.5)
+
+
+# From 2024 the notebook tests log and exp with questions 1 and 2; before, with question 5.
+LOG_EXP_IN_Q1_Q2 = ("2024", "2025")
+LOG_EXP_IN_Q5 = ("2022", "2023")
+
+
 def one_hot(labels, classes=10, dtype=np.float32):
     """Rows of zeros with a 1 at each label."""
     encoded = np.zeros((labels.shape[0], classes), dtype=dtype)

@@ -50,7 +50,8 @@ def node_id(case):
 def case_meta(item):
     marker = item.get_closest_marker("case")
     meta = dict(marker.kwargs) if marker else {}
-    return {"checks": list(meta.get("checks", ())), "advisory": bool(meta.get("advisory", False)),
+    return {"checks": list(meta.get("checks", ())), "years": meta.get("years"),
+            "advisory": bool(meta.get("advisory", False)),
             "weight": meta.get("weight", 1), "timeout": meta.get("timeout"), "hint": meta.get("hint"),
             "hint_on": list(meta.get("hint_on", ["timeout"]))}
 
@@ -72,18 +73,20 @@ class GraderPlugin:
         return outcome, outcome[:1].upper(), outcome.upper()
 
     def pytest_configure(self, config):
-        config.addinivalue_line("markers", "case(checks, advisory=False, weight=1, timeout=None, hint=None, "
-                                "hint_on=('timeout',)): grading metadata. checks names the student functions the "
-                                "case grades; an advisory checks more than the homework asks; hint_on holds "
-                                "statuses or words of the message that the hint applies to")
+        config.addinivalue_line("markers", "case(checks, years=None, advisory=False, weight=1, timeout=None, "
+                                "hint=None, hint_on=('timeout',)): grading metadata. checks names the student "
+                                "functions the case grades; years the handouts whose notebook puts it in this "
+                                "question (all when None); an advisory checks more than the homework asks; "
+                                "hint_on holds statuses or words of the message that the hint applies to")
 
     def pytest_collection_modifyitems(self, session, config, items):
-        """Keep the cases whose graded functions are the student's in this handout; say what each grades."""
+        """Keep the cases of this handout year whose graded functions are the student's; say what each grades."""
         run = harness.RUN
         kept, dropped = [], []
         for item in items:
             meta = case_meta(item)
-            if meta["checks"] and set(meta["checks"]) <= run.student.names:
+            if meta["checks"] and set(meta["checks"]) <= run.student.names \
+                    and (meta["years"] is None or run.config["year"] in meta["years"]):
                 kept.append(item)
                 self.checks[case_id(item.nodeid)] = meta["checks"]
             else:

@@ -4,12 +4,14 @@ The inputs are float64 from a normal distribution, out_grad is random, and a
 gradient passes when the norm of its difference from the reference's is
 within the course's gradient check (1e-6). The op's forward and any other op
 its gradient uses are computed correctly here (see ``kit/student.py``), so a
-wrong compute costs only its forward cases.
+wrong compute costs only its forward cases. As in question 1, EWisePow is
+graded from 2024, and log and exp join this question in 2024.
 """
 
 import pytest
 
-from needle_grader_kit.checks import MATMUL_SHAPES, case, check_op_gradient, random_inputs, shape_id
+from needle_grader_kit.checks import (LOG_EXP_IN_Q1_Q2, MATMUL_SHAPES, case, check_op_gradient, log_inputs,
+                                     random_inputs, shape_id)
 from needle_grader_kit.harness import needle
 
 
@@ -18,6 +20,13 @@ def test_divide():
     (a,) = random_inputs([(3, 5)])
     (b,) = random_inputs([(3, 5)], low=5.0, stream="divisor")
     check_op_gradient(needle().divide, [a, b])
+
+
+@case("EWisePow.gradient")
+def test_power():
+    (base,) = random_inputs([(3, 4)], positive=True)
+    (exponent,) = random_inputs([(3, 4)], stream="exponent")
+    check_op_gradient(needle().power, [base, exponent])
 
 
 @case("DivScalar.gradient")
@@ -76,3 +85,13 @@ def test_negate():
                          ids=["3x4", "3x5x4-axes12", "3x5x4-axes01", "2x3x4-axes02"])
 def test_transpose(shape, axes):
     check_op_gradient(lambda a: needle().transpose(a, axes=axes), random_inputs([shape]))
+
+
+@case("Log.gradient", years=LOG_EXP_IN_Q1_Q2)
+def test_log():
+    check_op_gradient(needle().log, log_inputs((5, 4)))
+
+
+@case("Exp.gradient", years=LOG_EXP_IN_Q1_Q2)
+def test_exp():
+    check_op_gradient(needle().exp, random_inputs([(5, 4)]))
