@@ -117,6 +117,26 @@ class GraderPlugin:
         run.send({"type": "end", "case": case_id(nodeid)})
         run.case = None
 
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_runtest_makereport(self, item, call):
+        """Splice the middle out of a deep traceback before pytest renders it.
+
+        Rendering every frame of a RecursionError (a thousand) costs about a
+        second, and only the outer and inner frames are ever sent (see
+        ``_bounded``). The exception's own chain of frames is shortened, since
+        pytest rebuilds its traceback from that chain; the outer part keeps
+        pytest's frames too, which pytest cuts itself.
+        """
+        if call.excinfo is not None:
+            frames, tb = [], call.excinfo.tb
+            while tb is not None:
+                frames.append(tb)
+                tb = tb.tb_next
+            if len(frames) > 3 * MAX_FRAMES:
+                frames[2 * MAX_FRAMES - 1].tb_next = frames[-MAX_FRAMES // 2]
+                call.excinfo.traceback = type(call.excinfo.traceback)(call.excinfo.tb)
+        yield
+
     @pytest.hookimpl(hookwrapper=True)
     def pytest_json_runtest_stage(self, report):
         outcome = yield
