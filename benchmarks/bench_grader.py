@@ -8,7 +8,9 @@ Compares, median of several interleaved runs after a warm-up:
   this machine offers, and with isolation off (process and rlimits only);
 - the whole ``grader run`` command, start-up included.
 
-Overhead is graded time minus the time the child spent inside cases.
+Overhead is graded time minus the time the child spent inside cases. Then
+the two layouts against each other: the generated solutions of 2022 (flat)
+and of 2024 (the package layout), graded alike, interleaved.
 
     python benchmarks/bench_grader.py [--submission submissions/alice] [--data DIR] [--runs 5]
 """
@@ -29,7 +31,7 @@ from grader import grading, isolation, years  # noqa: E402
 BARE = r"""
 import importlib.util, json, os, sys, time
 started = time.perf_counter()
-kit_root, submission, images, labels, student = sys.argv[1:6]
+kit_root, submission, images, labels, student, year = sys.argv[1:7]
 sys.path.insert(0, kit_root)
 from needle_grader_kit import harness
 import numpy, numdifftools  # what the child imports too
@@ -40,7 +42,7 @@ class Bare(harness.Run):
 
 config = {"mode": "grade", "submission": submission, "data": {"images": images, "labels": labels}, "seed": 0,
           "blocked_imports": {}, "scratch": os.environ["BENCH_SCRATCH"], "max_value_bytes": 1 << 30,
-          "student": json.loads(student)}
+          "student": json.loads(student), "year": year}
 harness.RUN = run = Bare(config, -1)
 harness.simple_ml()  # imported before the first case, as in the child
 run.student.install(run.student.names)
@@ -57,8 +59,9 @@ for name in sorted(os.listdir(suites)):
         if not attr.startswith("test_") or not callable(function):
             continue
         marks = getattr(function, "pytestmark", [])
-        checks = next((mark.kwargs.get("checks", ()) for mark in marks if mark.name == "case"), ())
-        if not set(checks) <= run.student.names:
+        meta = next((mark.kwargs for mark in marks if mark.name == "case"), {})
+        checks = meta.get("checks", ())
+        if not set(checks) <= run.student.names or year not in (meta.get("years") or (year,)):
             continue  # not graded in this handout
         calls = [()]
         for mark in marks:
@@ -76,13 +79,13 @@ print(json.dumps({"seconds": time.perf_counter() - started, "cases": cases}))
 """
 
 
-def bare_run(workspace, submission, dataset):
+def bare_run(workspace, submission, dataset, year):
     scratch = os.path.join(workspace.root, "bench-scratch")
     os.makedirs(scratch, exist_ok=True)
     env = dict(os.environ, BENCH_SCRATCH=scratch, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
     started = time.perf_counter()
     out = subprocess.run([sys.executable, "-I", "-c", BARE, workspace.kit_root, submission, dataset.images,
-                          dataset.labels, json.dumps(years.student_functions())],
+                          dataset.labels, json.dumps(years.student_functions(year)), year],
                          capture_output=True, text=True, env=env, check=True)
     total = time.perf_counter() - started
     return total, json.loads(out.stdout)
@@ -102,7 +105,7 @@ def main():
         timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": [],
                    **{key: [] for key in ("child_startup_s", "comparison_s", "other_s")}}
         for run in range(args.runs + 1):
-            bare_total, _ = bare_run(isolated.workspace, staged.directory, isolated.dataset)
+            bare_total, _ = bare_run(isolated.workspace, staged.directory, isolated.dataset, staged.year)
             started = time.perf_counter()
             result = isolated.grade(staged)
             isolated_total = time.perf_counter() - started
@@ -141,6 +144,30 @@ def main():
         print(f"  starting the child (python, imports, confinement)  {median['child_startup_s']:7.3f} s")
         print(f"  comparison with the reference                      {median['comparison_s']:7.3f} s")
         print(f"  the rest (pytest between cases, transfer, sweep)   {median['other_s']:7.3f} s")
+        compare_layouts(isolated, args.runs)
+
+
+def compare_layouts(session, runs):
+    """Grading a package-layout submission against a flat one: the generated solutions of 2022 and 2024."""
+    staged = {}
+    for year in ("2022", "2024"):
+        folder = os.path.join(session.workspace.root, f"solution-{year}")
+        years.write_handout(folder, with_solutions=True, year=year)
+        staged[year] = session.stage(folder)
+    times = {year: [] for year in staged}
+    for run in range(runs + 1):
+        for year, submission in staged.items():
+            started = time.perf_counter()
+            result = session.grade(submission)
+            if run:
+                times[year].append(time.perf_counter() - started)
+            assert result["score"] == 100.0, (year, result["score"])
+    median = {year: statistics.median(values) for year, values in times.items()}
+    cases = {year: len(session.selected(year)) for year in staged}
+    print(f"layouts, the generated solution graded (isolated), median of {runs}:")
+    print(f"  2022, flat layout       {median['2022']:7.3f} s   {cases['2022']} cases")
+    print(f"  2024, package layout    {median['2024']:7.3f} s   {cases['2024']} cases"
+          f"   ratio to flat {median['2024'] / median['2022']:.2f}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ outside the solution blocks that tells the package years apart.
 """
 
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Tuple
 
@@ -156,11 +157,17 @@ def course_sources(year: str = DEFAULT_YEAR, with_solutions: bool = False) -> Di
     """course path -> text of that year's starter or, with_solutions, of its solution.
 
     The blocks the year's starter gives complete keep their body and lose their markers."""
+    return dict(_course_sources(year, with_solutions))
+
+
+@functools.lru_cache(maxsize=None)
+def _course_sources(year, with_solutions):
+    """Generated once per process: staging every submission of a batch needs its year's starter."""
     handout = HANDOUTS[year]
     sources = {course_path: rewrite_blocks(
         text, course_path, lambda block, lines: render_block(block, lines, handout.given, with_solutions))
         for course_path, text in reference_sources(year).items()}
-    return {**sources, **handout.extra_files}
+    return tuple({**sources, **handout.extra_files}.items())
 
 
 def course_module(course_path: str) -> str:
@@ -169,13 +176,14 @@ def course_module(course_path: str) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def student_functions(year: str = DEFAULT_YEAR) -> List[Tuple[str, str]]:
+@functools.lru_cache(maxsize=None)
+def student_functions(year: str = DEFAULT_YEAR) -> Tuple[Tuple[str, str], ...]:
     """``(module, function)`` of every function a student writes in that year's handout."""
     functions = []
     for course_path, text in course_sources(year, with_solutions=True).items():
         functions.extend((course_module(course_path), block.function)
                          for block in find_solution_blocks(text, course_path))
-    return functions
+    return tuple(functions)
 
 
 def write_handout(out_dir, with_solutions: bool = False, overwrite: bool = False,

@@ -151,3 +151,37 @@ def test_strict_scores_the_advisories(run_grader, tmp_path):
     assert (strict["strict"], strict["score"], strict["max_score"]) == (True, 17.5, 20.0)  # 7 of 8 cases pass
     deep = [case for case in strict["suites"][0]["cases"] if case["name"] == "deep_chain"]
     assert deep[0]["advisory"] and deep[0]["max_score"] == 2.5 and deep[0]["score"] == 0
+
+
+def test_a_batch_may_mix_handout_years(run_grader, tmp_path):
+    """Each submission is graded as the year its files show, against that year's reference."""
+    for year, with_solutions in (("2022", True), ("2023", False), ("2024", True), ("2025", True)):
+        completed, _ = run_grader("handout", "--year", year, *(["--with-solutions"] if with_solutions else []),
+                                  str(tmp_path / f"class-{year}"))
+        assert completed.returncode == 0, completed.stderr
+    out_dir = tmp_path / "results"
+    completed, _ = run_grader("run", *(str(tmp_path / f"class-{year}") for year in ("2022", "2023", "2024", "2025")),
+                              "--out-dir", str(out_dir))
+    assert completed.returncode == 0, completed.stderr
+    graded = {path.stem: json.loads(path.read_text()) for path in out_dir.glob("*.json")}
+    assert {name: (result["handout"], result["score"]) for name, result in graded.items()} == {
+        "class-2022": ("2022", 100.0), "class-2023": ("2023", 0.0), "class-2024": ("2024", 100.0),
+        "class-2025": ("2025", 100.0)}
+    powers = {name: any(case["name"].startswith("power[") for suite in result["suites"] for case in suite["cases"])
+              for name, result in graded.items()}
+    assert powers == {"class-2022": False, "class-2023": False, "class-2024": True, "class-2025": True}
+    assert graded["class-2024"]["environment"]["reference"]["origin"] == "published"
+
+
+def test_a_submission_whose_year_cannot_be_told_is_one_clear_line_unless_year_is_given(run_grader, tmp_path):
+    completed, _ = run_grader("run", "submissions/erin", "--suite", "topo_sort")
+    assert completed.returncode == 2
+    assert completed.stderr.strip().splitlines() == [
+        "grader: error: submissions/erin: cannot tell which handout year it is built on (2022 or 2023 or 2024 or "
+        "2025): found none of the needle files that tell the years apart; pass --year"]
+    out = tmp_path / "erin.json"
+    completed, result = run_grader("run", "submissions/erin", "--suite", "topo_sort", "--year", "2024",
+                                   "--out", str(out))
+    assert completed.returncode == 0, completed.stderr
+    assert result["handout"] == "2024" and "handout: 2024" in completed.stdout
+    assert "python/needle/ops/ops_mathematic.py was not submitted: the starter version was used" in result["notes"]

@@ -1,8 +1,9 @@
-"""Student-style solutions to the course's 2022 handout, and single-bug variants of them.
+"""Student-style solutions to the course's handouts, and single-bug variants of them.
 
 The course's own starter code is never copied here: a submission is built at
-test time from ``../shared/handouts/2022`` by writing these bodies into its
-solution blocks (``grader.handout.fill_solutions``). ``COMMON`` is what most
+test time from ``../shared/handouts/YEAR`` by writing these bodies into its
+solution blocks (``grader.handout.fill_solutions``); a body for a block that
+a year does not have (EWisePow before 2024) is simply not used. ``COMMON`` is what most
 students write; each student replaces some blocks with the ways real
 solutions differ (recursive or iterative searches, numpy inside gradients,
 float64 constants, smoothing epsilons, in-place updates, detaching at either
@@ -23,6 +24,11 @@ COMMON = {
 a = node.inputs[0]
 return out_grad * self.scalar * power_scalar(a, self.scalar - 1)
 """,
+    "EWisePow.compute": "return a ** b",
+    "EWisePow.gradient": """
+a, b = node.inputs
+return out_grad * b * power(a, b - 1), out_grad * power(a, b) * log(a)
+""",
     "EWiseDiv.compute": "return a / b",
     "EWiseDiv.gradient": """
 lhs, rhs = node.inputs
@@ -38,6 +44,7 @@ return array_api.swapaxes(a, self.axes[0], self.axes[1])
     "Transpose.gradient": "return transpose(out_grad, self.axes)",
     "Reshape.compute": "return array_api.reshape(a, self.shape)",
     "Reshape.gradient": "return reshape(out_grad, node.inputs[0].shape)",
+    "BroadcastTo.compute": "return array_api.broadcast_to(a, self.shape)",
     "BroadcastTo.gradient": """
 in_shape = node.inputs[0].shape
 out_shape = out_grad.shape
@@ -168,9 +175,17 @@ class Student:
     blocks: dict
     advisories: set                      # the advisory cases it fails
     added: dict = dataclasses.field(default_factory=dict)   # course path -> code appended to that file
+    # its weights turn float64 only because 2022's backward() seeds float64 ones
+    float64_from_the_seed: bool = False
 
     def bodies(self):
         return {**COMMON, **self.blocks}
+
+    def advisories_in(self, year):
+        """The advisories it fails in that year's handout: from 2023 backward() seeds the loss's own dtype."""
+        if self.float64_from_the_seed and year >= "2023":
+            return self.advisories - {FLOAT64_WEIGHTS}
+        return self.advisories
 
 
 STUDENTS = {
@@ -192,7 +207,7 @@ for i in range(0, n, batch):
     W2 = (W2 - lr * W2.grad).detach()
 return W1, W2
 """,
-    }, {INT_AXES, FLOAT64_WEIGHTS}),
+    }, {INT_AXES, FLOAT64_WEIGHTS}, float64_from_the_seed=True),
     "chen": Student("numpy inside gradients (Tensor and make_const of computed arrays)", {
         "PowerScalar.gradient": """
 a = node.inputs[0].realize_cached_data()
@@ -421,7 +436,20 @@ class Variant:
     base: str
     bug: str
     blocks: dict
-    fails: set        # every scored case that does not pass
+    fails: set        # every scored case that does not pass, named as in 2022 (see expected_fails)
+    years: tuple = ("2022", "2023", "2024", "2025")   # the handouts where the buggy block is the student's
+
+
+# From 2024 log and exp are graded with questions 1 and 2.
+MOVED_IN_2024 = {f"softmax_loss::{op}_{way}": f"{'forward' if way == 'forward' else 'backward'}::{op}"
+                 for op in ("log", "exp") for way in ("forward", "backward")}
+
+
+def expected_fails(variant, year):
+    """The scored cases a variant fails in that year's handout."""
+    if year < "2024":
+        return set(variant.fails)
+    return {MOVED_IN_2024.get(case, case) for case in variant.fails}
 
 
 def _cases(prefix, names):
@@ -451,7 +479,8 @@ lhs, rhs = node.inputs
 return out_grad / rhs, out_grad * lhs / (rhs * rhs)
 """}, {"backward::divide"}),
     "ada-broadcast-leading-axes-only": Variant("ada", "BroadcastTo.gradient sums the new leading axes only", {
-        "BroadcastTo.gradient": """
+        "BroadcastTo.compute": "return array_api.broadcast_to(a, self.shape)",
+    "BroadcastTo.gradient": """
 in_shape = node.inputs[0].shape
 extra = len(out_grad.shape) - len(in_shape)
 return summation(out_grad, axes=tuple(range(extra))) if extra else out_grad
@@ -509,6 +538,17 @@ for node in reverse_topo_order:
         {"nn_epoch::graph_does_not_grow"}),
     "ada-relu-gradient-unmasked": Variant("ada", "ReLU.gradient passes out_grad through unmasked", {
         "ReLU.gradient": "return out_grad"}, {"nn_epoch::relu_backward"} | NN_TRAINING),
+    "ada-broadcast-by-resize": Variant("ada", "BroadcastTo.compute repeats the flat array (numpy.resize)", {
+        "BroadcastTo.compute": "return array_api.resize(a, self.shape)"},
+        {"forward::broadcast_to[4x1-3x4x5]"}, years=("2023", "2024", "2025")),
+    "ada-power-exponent-gradient": Variant("ada", "EWisePow.gradient forgets log(a) in the exponent's gradient", {
+        "EWisePow.gradient": """
+a, b = node.inputs
+return out_grad * b * power(a, b - 1), out_grad * power(a, b)
+"""}, {"backward::power"}, years=("2024", "2025")),
+    "ada-power-forward-swapped": Variant("ada", "EWisePow.compute raises b to the a", {
+        "EWisePow.compute": "return b ** a"}, {"forward::power[3x4]", "forward::power[2x3x2]"},
+        years=("2024", "2025")),
 }
 
 # Bugs in code that later questions call: those cases fail too, and name the cause.

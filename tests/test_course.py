@@ -1,0 +1,119 @@
+"""Real students' code on the course's own starters, 2022 to 2025, gets the verdicts the homework intends.
+
+The starters are read from ``../shared/handouts/YEAR`` (or ``$NEEDLE_GRADER_HANDOUTS``);
+the solutions written onto them are in ``corpus.py``. 2022, the homework's
+year, gets the whole corpus; each later year a few students and the
+variants whose bug lies where that year differs.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from corpus import PROPAGATING, STUDENTS, VARIANTS, build, expected_fails
+from grader import results, scores, years
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
+
+
+STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus"], "2024": ["ada", "hana", "jun"],
+                    "2025": ["ada", "fay", "nia"]}
+LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order", "ada-broadcast-by-resize",
+                  "ada-power-exponent-gradient", "ada-power-forward-swapped"]
+VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
+                           if year in VARIANTS[name].years] for year in years.YEARS}
+
+
+def starter(year):
+    folder = HANDOUTS / year
+    if not (folder / "apps" / "simple_ml.py").is_file():
+        pytest.skip(f"the course's {year} starter is not in {folder} (set NEEDLE_GRADER_HANDOUTS to the handouts folder)")
+    return folder
+
+
+def grade(grading_session, path, data_dir=None):
+    session = grading_session(data_dir)
+    result = session.grade(session.stage(str(path)))
+    results.validate(result)
+    cases = {f"{suite['name']}::{case['name']}": case for suite in result["suites"] for case in suite["cases"]}
+    return result, cases
+
+
+def not_passed(cases, advisory):
+    return {name for name, case in cases.items() if case["status"] != "passed" and case["advisory"] == advisory}
+
+
+@pytest.mark.parametrize("year, name", [(year, name) for year, names in STUDENTS_BY_YEAR.items() for name in names])
+def test_a_correct_solution_scores_100_and_shows_its_advisories(year, name, grading_session, tmp_path):
+    student = STUDENTS[name]
+    result, cases = grade(grading_session, build(starter(year), student, tmp_path / name))
+    assert result["handout"] == year
+    assert not_passed(cases, advisory=False) == set(), {n: cases[n]["message"] for n in not_passed(cases, False)}
+    assert (result["score"], result["max_score"]) == (100.0, 100.0)
+    assert not_passed(cases, advisory=True) == student.advisories_in(year)
+    for case in student.advisories_in(year):
+        assert cases[case]["score"] == cases[case]["max_score"] == 0 and cases[case]["message"]
+
+
+@pytest.mark.parametrize("year, name", [(year, name) for year, names in VARIANTS_BY_YEAR.items() for name in names])
+def test_a_single_bug_costs_only_the_question_where_it_lives(year, name, grading_session, tmp_path):
+    variant = VARIANTS[name]
+    result, cases = grade(grading_session, build(starter(year), variant, tmp_path / name))
+    failing, expected = not_passed(cases, advisory=False), expected_fails(variant, year)
+    assert failing == expected, {n: cases[n]["message"] for n in failing ^ expected if n in cases}
+    buggy_suites = {scores.suite_of(case) for case in expected}
+    assert len(buggy_suites) == 1
+    for suite in result["suites"]:
+        assert (suite["score"] < suite["max_score"]) == (suite["name"] in buggy_suites), suite["name"]
+    for case in failing:   # a cause it names is in the same question
+        assert cases[case]["message"]
+        assert {scores.suite_of(cause["case"]) for cause in cases[case].get("causes", [])} <= buggy_suites
+
+
+def test_a_bug_in_code_later_questions_call_is_named_where_they_fail(grading_session, tmp_path):
+    _, cases = grade(grading_session, build(starter("2022"), PROPAGATING["ada-adjoints-replaced"], tmp_path / "a"))
+    assert {scores.suite_of(name) for name in not_passed(cases, advisory=False)} == {
+        "compute_gradient", "softmax_loss", "nn_epoch"}
+    cause = {"function": "compute_gradient_of_variables", "case": "compute_gradient::product_of_sums"}
+    for name in ("softmax_loss::softmax_loss_backward", "nn_epoch::one_step_is_the_gradient", "nn_epoch::full_epoch"):
+        assert cases[name]["causes"] == [cause], cases[name]
+        assert cases[name]["message"].endswith(
+            "\n(compute_gradient_of_variables also fails compute_gradient/product_of_sums: fix that first)")
+
+    _, cases = grade(grading_session, build(starter("2022"), PROPAGATING["ada-loss-summed"], tmp_path / "b"))
+    assert not_passed(cases, advisory=False) == {
+        "softmax_loss::softmax_loss[zero]", "softmax_loss::softmax_loss[random]", "softmax_loss::softmax_loss_backward",
+        "nn_epoch::one_step_is_the_gradient", "nn_epoch::lr_and_batch[lr0.3-batch20]",
+        "nn_epoch::lr_and_batch[lr0.05-batch60]", "nn_epoch::full_epoch"}
+    assert cases["nn_epoch::full_epoch"]["causes"] == [
+        {"function": "softmax_loss", "case": "softmax_loss::softmax_loss[zero]"}]
+
+
+@pytest.mark.parametrize("year", years.YEARS)
+def test_the_untouched_starter_scores_0_with_a_message_on_every_case(year, grading_session, tmp_path):
+    shutil.copytree(starter(year), tmp_path / "starter")
+    result, cases = grade(grading_session, tmp_path / "starter")
+    assert result["handout"] == year
+    assert result["score"] == 0.0 and result["max_score"] == 100.0
+    assert set(result["files"].values()) == {"submitted"}
+    for name, case in cases.items():
+        assert case["status"] in ("error", "failed"), name
+        assert case["message"].startswith("not implemented: "), (name, case["message"])
+
+
+@pytest.mark.parametrize("year", years.YEARS)
+def test_the_generated_solution_of_each_year_scores_100(year, grading_session, tmp_path):
+    years.write_handout(tmp_path / "solution", with_solutions=True, year=year)
+    result, cases = grade(grading_session, tmp_path / "solution")
+    assert (result["handout"], result["score"]) == (year, 100.0)
+    assert set(result["files"].values()) == {"submitted"} and len(result["files"]) == len(years.course_sources(year))
+
+
+@pytest.mark.parametrize("name", ["ada", "hana", "kai", "nia"])
+def test_float64_and_float32_students_pass_on_the_real_mnist_test_set(name, grading_session, tmp_path, real_mnist_dir):
+    result, cases = grade(grading_session, build(starter("2022"), STUDENTS[name], tmp_path / name), real_mnist_dir)
+    assert not_passed(cases, advisory=False) == set(), {n: cases[n]["message"] for n in not_passed(cases, False)}
+    assert result["score"] == 100.0
