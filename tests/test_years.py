@@ -73,3 +73,51 @@ def test_the_generated_starters_behave_as_the_course_describes_each_year():
     assert "return value.detach()" in autograd["2024"] and "return value.detach()" not in autograd["2022"]
     assert "numpy.array(self.realize_cached_data())" in autograd["2025"]
     assert "numpy.array(self.realize_cached_data())" not in autograd["2024"]
+
+
+BEHAVIOUR = r"""
+import json, sys
+import numpy
+root = sys.argv[1]
+sys.path[:0] = [root + "/python", root + "/apps"]
+import needle as ndl
+
+seen = {}
+found = {"list": str(ndl.Tensor([1.0, 2.0]).dtype), "ints": str(ndl.Tensor([6]).dtype),
+         "float32 array": str(ndl.Tensor(numpy.zeros(2, dtype=numpy.float32)).dtype)}
+array = numpy.zeros(2)
+tensor = ndl.Tensor(array)
+array[0] = 5.0
+found["copies its array"] = float(tensor.numpy()[0]) == 0.0
+constant = ndl.Tensor([1.0], requires_grad=False)
+found["ops on constants keep a graph"] = (constant * 2).op is not None
+x = ndl.Tensor([1.0, 2.0])
+found["numpy() is a copy"] = x.numpy() is not x.realize_cached_data()
+ndl.autograd.compute_gradient_of_variables = lambda node, out_grad: seen.update(seed=str(out_grad.dtype))
+ndl.Tensor(numpy.ones(2, dtype=numpy.float32)).backward()
+found["backward() seeds"] = seen["seed"]
+found["devices"] = [repr(ndl.cpu()), repr(ndl.all_devices())]
+found["init"] = sorted(name for name in ("ones", "zeros", "rand", "randn", "one_hot", "zeros_like", "ones_like")
+                       if callable(getattr(getattr(ndl, "init", None), name, None)))
+print(json.dumps(found))
+"""
+
+
+@pytest.mark.parametrize("year", years.YEARS)
+def test_each_generated_starter_behaves_as_the_course_starter_outside_the_solution_blocks(year, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    course = HANDOUTS / year
+    if not course.is_dir():
+        pytest.skip(f"the course's {year} starter is not in {course}")
+    years.write_handout(tmp_path, year=year)
+    behaviour = {}
+    for root in (course, tmp_path):
+        completed = subprocess.run([sys.executable, "-I", "-c", BEHAVIOUR, str(root)], capture_output=True, text=True,
+                                   timeout=120)
+        assert completed.returncode == 0, completed.stderr
+        behaviour[root] = json.loads(completed.stdout)
+    assert behaviour[tmp_path] == behaviour[course]
+    assert behaviour[course]["backward() seeds"] == ("float64" if year == "2022" else "float32")
