@@ -23,6 +23,7 @@ STATUSES = ("passed", "failed", "error", "timeout")
 # terminal escape sequences (CSI and OSC) as a whole, then any other control character but tab and newline
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]")
 MAX_MESSAGE = 4000
+MAX_CAUSES = 3  # named in one failure's message
 
 
 def clean(text, limit=MAX_MESSAGE):
@@ -203,9 +204,6 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
             total += suite_score
             max_total += suite_max
     return suites, round(total, 4), round(max_total, 4)
-
-
-MAX_CAUSES = 3
 
 
 def suspected_functions(reference, execution, verdicts):

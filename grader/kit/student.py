@@ -104,24 +104,25 @@ class StudentCode:
         are written.
         """
         for module_name, name in self.functions:
-            module = sys.modules.get(module_name)
             owner_name, _, attribute = name.rpartition(".")
-            stand_in = (COMPUTE_STAND_INS.get(owner_name) if attribute == "compute" else None) if owner_name \
-                else FUNCTION_STAND_INS.get(name)
+            if owner_name:
+                stand_in = COMPUTE_STAND_INS.get(owner_name) if attribute == "compute" else None
+            else:
+                stand_in = FUNCTION_STAND_INS.get(name)
+            module = sys.modules.get(module_name)
             if module is None or "." in owner_name or (name not in graded and stand_in is None):
                 continue
             try:  # a module that failed to import stands in as one that raises on every use
-                owner = getattr(module, owner_name, None) if owner_name else module
-                original = getattr(owner, attribute, None) if owner is module else None
+                if owner_name:
+                    owner = getattr(module, owner_name, None)
+                    original = vars(owner).get(attribute) if isinstance(owner, type) else None
+                else:
+                    owner, original = module, getattr(module, attribute, None)
             except Exception:
                 continue
-            if owner_name:
-                original = vars(owner).get(attribute) if isinstance(owner, type) else None
-                wrapped = original and self._method(name, original, stand_in)
-            else:
-                wrapped = callable(original) and self._function(name, original, stand_in)
-            if wrapped:
-                setattr(owner, attribute, wrapped)
+            if original is not None:
+                wrap = self._method if owner_name else self._function
+                setattr(owner, attribute, wrap(name, original, stand_in))
 
     def _method(self, name, original, stand_in):
         code = self
