@@ -7,7 +7,8 @@ import traceback
 
 import click
 
-from . import __version__, datasets, grading, handout, isolation, reference, results, scores, submission, years
+from . import (__version__, batch, datasets, grading, handout, isolation, progress, reference, results, scores,
+               submission, years)
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
                 isolation.SandboxError, FileExistsError, OSError)
@@ -71,11 +72,16 @@ year_option = click.option("--year", type=click.Choice(years.YEARS),
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--batch", "batch_dir", type=click.Path(file_okay=False),
+              help="Grade every submission in this folder: each subfolder and each archive.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the JSON result of one submission here.")
 @click.option("--out-dir", type=click.Path(file_okay=False),
-              help="Write NAME.json per submission; finished, unchanged submissions are skipped.")
+              help="Write NAME.json per submission and summary.json; finished, unchanged submissions are skipped.")
 @click.option("--force", is_flag=True, help="Regrade submissions whose result is already current.")
+@click.option("-j", "--jobs", type=click.IntRange(min=1),
+              help="Submissions graded at once [default: the CPU count, fewer if memory is short].")
+@click.option("-q", "--quiet", is_flag=True, help="Plain lines instead of the live progress display.")
 @data_option
 @seed_option
 @suite_option
@@ -84,43 +90,51 @@ year_option = click.option("--year", type=click.Choice(years.YEARS),
 @year_option
 @click.option("--strict", is_flag=True, help="Score the advisory cases too (checks beyond what the homework asks).")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
-@click.option("-v", "--verbose", is_flag=True, help="List passed cases too.")
-def run(paths, out, out_dir, force, data_dir, seed, suites, cases, timeout, memory_mb, year, strict, as_json,
-        verbose):
+@click.option("-v", "--verbose", is_flag=True, help="List passed cases too, and every figure of a failure.")
+def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, year,
+        strict, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
+    paths = list(paths) + (batch.find_submissions(batch_dir) if batch_dir else [])
+    if not paths:
+        raise click.UsageError("give the submissions to grade: PATHS, or --batch FOLDER")
     if out and len(paths) > 1:
         raise click.UsageError("--out takes one submission; use --out-dir for several")
-    failures = 0
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, strict=strict,
-                         year=year) as session:
+    names = [submission.submission_name(path) for path in paths]
+    twins = sorted({name for name in names if names.count(name) > 1})
+    if out_dir and twins:
+        raise click.UsageError(f"several submissions are named {', '.join(twins)}: their results would overwrite "
+                               "each other in --out-dir")
+    limits = _limits(timeout, memory_mb)
+    if jobs is None:
+        jobs, lowered = batch.default_jobs(limits.memory_bytes) if len(paths) > 1 else (1, None)
+        if lowered:
+            click.echo(f"grader: {lowered}", err=True)
+    with grading.Session(data_dir, seed, limits, suites, cases, strict=strict, year=year) as session:
         if not any(session.selected(one) for one in ([year] if year else years.YEARS)):
             raise click.UsageError("no case matches the --suite/--case filters")
-        for number, path in enumerate(paths, 1):
-            prefix = f"[{number}/{len(paths)}] " if len(paths) > 1 else ""
-            try:
-                staged = session.stage(path)
-            except submission.SubmissionError as exc:
-                click.echo(f"grader: error: {exc}", err=True)
-                failures += 1
-                continue
-            target = out or (os.path.join(out_dir, f"{staged.name}.json") if out_dir else None)
-            if target and not force and results.is_current(target, session.fingerprint(staged)):
-                click.echo(f"{prefix}{staged.name}: unchanged since {target}, skipped (--force regrades)")
-                continue
-            result = session.grade(staged)
-            if target:
-                results.write_atomic(target, result)
-            if as_json:
-                click.echo(results.dumps(result))
-            elif len(paths) > 1 and out_dir:
-                click.echo(f"{prefix}{staged.name}: {result['score']:g} / {result['max_score']:g} "
-                           f"({result['duration_s']:.1f} s) -> {target}")
-            else:
-                click.echo(results.render(result, verbose))
-                if target:
-                    click.echo(f"  result written to {target}")
-    if failures:
+        tables = len(paths) == 1 or not out_dir
+        with progress.for_batch(len(paths), quiet or tables or as_json) as shown:
+            def report(outcome, counts):
+                shown.echo(_outcome_line(outcome, counts, tables, as_json, verbose), err=outcome.error is not None)
+
+            outcomes = batch.Batch(session, paths, out_dir, force, jobs, report, shown.update, target=out).run()
+    if any(outcome.status == "could not grade" for outcome in outcomes):
         sys.exit(2)
+
+
+def _outcome_line(outcome, counts, tables, as_json, verbose):
+    prefix = f"[{counts['done']}/{counts['total']}] " if counts["total"] > 1 else ""
+    if outcome.error is not None:
+        return f"grader: error: {outcome.error}"
+    if outcome.status == "unchanged":
+        return f"{prefix}{outcome.name}: unchanged since {outcome.target}, skipped (--force regrades)"
+    result = outcome.result
+    if as_json:
+        return results.dumps(result)
+    if tables:
+        return results.render(result, verbose) + (f"\n  result written to {outcome.target}" if outcome.target else "")
+    return (f"{prefix}{outcome.name}: {result['score']:g} / {result['max_score']:g} "
+            f"({result['duration_s']:.1f} s) -> {outcome.target}")
 
 
 @main.command()

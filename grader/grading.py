@@ -10,6 +10,7 @@ import fnmatch
 import os
 import platform
 import shutil
+import threading
 import time
 
 import numpy as np
@@ -44,6 +45,7 @@ class Session:
             self.year = year
             self.filters = (suites, cases)
             self._references = {}
+            self._lock = threading.Lock()   # jobs of a batch share the references and the staging counter
             self.reference(year or years.DEFAULT_YEAR)  # a reference that cannot be had fails here, once
         except BaseException:
             self.workspace.close()
@@ -53,9 +55,10 @@ class Session:
 
     def reference(self, year):
         """The reference of that handout year, loaded (or recomputed) on first use."""
-        if year not in self._references:
-            self._references[year] = reference.load(self.sandbox, self.dataset, self.seed, year)
-        return self._references[year]
+        with self._lock:
+            if year not in self._references:
+                self._references[year] = reference.load(self.sandbox, self.dataset, self.seed, year)
+            return self._references[year]
 
     def selected(self, year):
         """The cases of that year that the --suite and --case filters keep."""
@@ -70,7 +73,7 @@ class Session:
     def close(self):
         self.workspace.close()
 
-    def environment(self, staged, applied_layers):
+    def environment(self, staged, applied_layers, slot=0):
         """What a result was graded with; ``applied_layers`` are those the child reported applying."""
         ref = self.reference(staged.year)
         return {
@@ -83,13 +86,14 @@ class Session:
             "data_description": self.dataset.describe(),
             "seed": self.seed,
             "sandbox": dict(self.sandbox.summary(), applied=applied_layers,
-                            uid=self.workspace.uid(0) if self.sandbox.on("uid") else None),
+                            uid=self.workspace.uid(slot) if self.sandbox.on("uid") else None),
         }
 
     def stage(self, path, year=None):
         """Stage a submission as ``year``'s handout, else the session's year, else the year its files show."""
-        self._count += 1
-        directory = os.path.join(self.workspace.root, "submissions", str(self._count))
+        with self._lock:
+            self._count += 1
+            directory = os.path.join(self.workspace.root, "submissions", str(self._count))
         shutil.rmtree(directory, ignore_errors=True)
         return submission.stage(path, directory, year or self.year)
 
@@ -99,16 +103,22 @@ class Session:
                 "reference": self.reference(staged.year).digest(), "grader": __version__,
                 "cases": sorted(self.selected(staged.year)), "strict": self.strict}
 
-    def execute(self, staged):
-        """Run the selected cases of a staged submission in confined children."""
+    def execute(self, staged, slot=0, abort=None):
+        """Run the selected cases of a staged submission in confined children of ``slot``."""
         return supervise.execute(self.sandbox, staged.directory, self.selected(staged.year), mode="grade",
                                  data=self.dataset.child_paths(), seed=self.seed, year=staged.year,
                                  student=years.student_functions(staged.year),
-                                 case_timeouts=self.reference(staged.year).case_timeouts())
+                                 case_timeouts=self.reference(staged.year).case_timeouts(), slot=slot, abort=abort)
 
-    def grade(self, staged):
+    def grade(self, staged, slot=0, abort=None):
+        """The result of a staged submission; None when ``abort`` was set before it finished.
+
+        Jobs grading at once each use their own ``slot``.
+        """
         started = time.monotonic()
-        execution = self.execute(staged)
+        execution = self.execute(staged, slot, abort)
+        if execution.aborted:
+            return None
         scoring_started = time.monotonic()
         suites, total, max_total = scores.score(self.reference(staged.year), execution, staged.directory,
                                                 selected=set(self.selected(staged.year)), strict=self.strict)
@@ -129,7 +139,7 @@ class Session:
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},
             "restarts": execution.restarts,
-            "environment": self.environment(staged, execution.layers),
+            "environment": self.environment(staged, execution.layers, slot),
             "fingerprint": self.fingerprint(staged),
             "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),

@@ -30,6 +30,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 KIT_PACKAGE = "needle_grader_kit"
@@ -106,15 +107,17 @@ class Workspace:
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         make_world_readable(self.kit_root)
         self._uids = {}  # slot -> (uid, lock fd)
+        self._claiming = threading.Lock()  # jobs of a batch start children in their own slots at once
         self.data_dir = os.path.join(self.root, "data")
         os.makedirs(self.data_dir)
         os.chmod(self.data_dir, 0o755)
 
     def uid(self, slot):
         """The uid this grader's children in ``slot`` run under (claimed on first use)."""
-        if slot not in self._uids:
-            self._uids[slot] = claim_uid()
-        return self._uids[slot][0]
+        with self._claiming:
+            if slot not in self._uids:
+                self._uids[slot] = claim_uid()
+            return self._uids[slot][0]
 
     def slot(self, index, owner_uid):
         """Fresh, empty scratch and view-root folders for one child."""

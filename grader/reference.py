@@ -133,12 +133,13 @@ def compute(sandbox, dataset, seed, year):
     (``--timeout``, ``--memory-mb``) are not meant for the reference.
     """
     sandbox = dataclasses.replace(sandbox, limits=isolation.Limits())
-    staged = pathlib.Path(sandbox.workspace.root) / "reference-solution"
+    staged = pathlib.Path(sandbox.workspace.root) / f"reference-solution-{year}"
     shutil.rmtree(staged, ignore_errors=True)
     years.write_handout(staged, with_solutions=True, year=year)
     isolation.make_world_readable(staged)
     execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
-                                  seed=seed, year=year, student=years.student_functions(year))
+                                  seed=seed, year=year, student=years.student_functions(year),
+                                  slot=supervise.REFERENCE_SLOT)
     problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))
                 for case, run in execution.cases.items() if not run.ended or run.stages or run.status]
     problems += execution.notes

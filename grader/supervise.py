@@ -25,6 +25,7 @@ SIGNAL_MEANINGS = {
     signal.SIGBUS: "bus error", signal.SIGFPE: "arithmetic fault", signal.SIGTERM: "terminated",
 }
 PROBE_SLOT = 999
+REFERENCE_SLOT = 998   # computing a reference while jobs grade in slots 0, 1, ...
 CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
 
 
@@ -53,6 +54,7 @@ class Execution:
     stdout: str = ""
     stderr: str = ""
     restarts: int = 0
+    aborted: bool = False    # stopped from outside (an interrupted batch): not a result
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
 
@@ -108,20 +110,25 @@ class Child:
         self.status = None
         self.rusage = None
 
-    def frames(self, deadline):
+    def frames(self, deadline, abort=None):
         """Frames as they arrive until the deadline passes or the process ends; then ``None``.
 
         Yields ``("frame", header, payload)``, or ``("timeout",)`` once when the
-        deadline passes (the caller kills the child or moves the deadline).
+        deadline passes (the caller kills the child or moves the deadline), or
+        ``("abort",)`` when the event ``abort`` is set.
         """
         open_fds = [self.channel, *self.outputs]
         while True:
+            if abort is not None and abort.is_set():
+                yield ("abort",)
+                return
             wait = deadline() - time.monotonic()
             if wait <= 0:
                 yield ("timeout",)
                 continue
             watched = open_fds + ([self.pidfd] if self.pidfd is not None else [])
-            ready, _, _ = select.select(watched, [], [], min(wait, 0.2 if self.pidfd is None else wait))
+            polled = self.pidfd is None or abort is not None
+            ready, _, _ = select.select(watched, [], [], min(wait, 0.2) if polled else wait)
             exited = self.pidfd in ready if self.pidfd is not None else self.process.poll() is not None
             for fd in ready:
                 if fd == self.pidfd:
@@ -225,12 +232,14 @@ def probe(sandbox):
     return innermost, f"the child {child.describe_end(sandbox.limits.memory_bytes)}: {stderr[-300:]}"
 
 
-def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0):
+def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0,
+            abort=None):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
     ``cases`` empty runs every case of the handout ``year`` (the reference run).
     ``student`` lists that handout's student functions as ``(module, qualified
-    name)``. Returns an ``Execution``.
+    name)``. When the event ``abort`` is set, the child is killed and the
+    execution returned marked ``aborted``. Returns an ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
@@ -251,10 +260,16 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
             _fail_remaining(execution, remaining, "timeout",
                             f"not run: the submission used up its time budget of {budget:g} s")
             break
+        if abort is not None and abort.is_set():
+            execution.aborted = True
+            break
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
                                              year, student)
         child = Child(sandbox, slot, config, uid, wrapper)
-        progress = _watch(child, execution, case_timeouts or {}, blocked)
+        progress = _watch(child, execution, case_timeouts or {}, blocked, abort)
+        if progress == "aborted":
+            execution.aborted = True
+            break
         stdout.absorb(child.stdout)
         stderr.absorb(child.stderr)
         remaining = [case for case in remaining if not _finished(execution.cases[case])]
@@ -280,8 +295,8 @@ def _fail_remaining(execution, remaining, status, message):
             run.status, run.message = status, message
 
 
-def _watch(child, execution, case_timeouts, blocked):
-    """Feed one child's frames into ``execution``; return "done", "died" or "stuck"."""
+def _watch(child, execution, case_timeouts, blocked, abort=None):
+    """Feed one child's frames into ``execution``; return "done", "died", "stuck" or "aborted"."""
     limits = child.sandbox.limits
     state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
              "deadline": child.started + limits.startup_timeout, "failure": None}
@@ -295,9 +310,9 @@ def _watch(child, execution, case_timeouts, blocked):
         return case_timeouts.get(case) or limits.default_case_timeout
 
     try:
-        for event in child.frames(deadline):
-            if event[0] == "timeout":
-                state["failure"] = ("timeout", None)
+        for event in child.frames(deadline, abort):
+            if event[0] in ("timeout", "abort"):
+                state["failure"] = (event[0], None)
                 break
             _, header, payload = event
             _handle(header, payload, child, execution, state, timeout_of)
@@ -309,6 +324,8 @@ def _watch(child, execution, case_timeouts, blocked):
         for header, payload in leftovers:
             _handle(header, payload, child, execution, state, timeout_of)
 
+    if state["failure"] and state["failure"][0] == "abort":
+        return "aborted"
     case = state["case"]
     end = child.describe_end(limits.memory_bytes)
     if state["failure"] and state["failure"][0] == "timeout":

@@ -2,6 +2,8 @@
 
 import json
 import os
+import re
+from pathlib import Path
 
 
 
@@ -58,15 +60,16 @@ def test_a_batch_skips_unchanged_submissions_until_forced(run_grader, tmp_path):
     args = ("run", "submissions/alice", "submissions/carol", "--suite", "topo_sort", "--out-dir", str(out_dir))
     first, _ = run_grader(*args)
     assert first.returncode == 0, first.stderr
-    assert sorted(os.listdir(out_dir)) == ["alice.json", "carol.json"]
-    assert "[1/2] alice: 20 / 20" in first.stdout and "[2/2] carol: 0 / 20" in first.stdout
+    assert sorted(os.listdir(out_dir)) == ["alice.json", "carol.json", "summary.json"]
+    assert re.search(r"^\[\d/2\] alice: 20 / 20 ", first.stdout, re.M) and re.search(r"^\[\d/2\] carol: 0 / 20 ",
+                                                                                   first.stdout, re.M)
     written = (out_dir / "alice.json").stat().st_mtime_ns
     again, _ = run_grader(*args)
     assert again.returncode == 0
     assert "alice: unchanged since" in again.stdout and "carol: unchanged since" in again.stdout
     assert (out_dir / "alice.json").stat().st_mtime_ns == written
     forced, _ = run_grader(*args, "--force")
-    assert "[1/2] alice: 20 / 20" in forced.stdout
+    assert re.search(r"^\[\d/2\] alice: 20 / 20 ", forced.stdout, re.M)
     assert (out_dir / "alice.json").stat().st_mtime_ns != written
 
 
@@ -75,7 +78,11 @@ def test_a_bad_path_in_a_batch_costs_only_itself(run_grader, tmp_path):
                               "--out-dir", str(tmp_path))
     assert completed.returncode == 2
     assert "grader: error: submissions/nobody: no such file or folder" in completed.stderr
-    assert os.listdir(tmp_path) == ["alice.json"]
+    assert sorted(os.listdir(tmp_path)) == ["alice.json", "summary.json"]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert [(s["name"], s["status"]) for s in summary["submissions"]] == [("alice", "graded"),
+                                                                         ("nobody", "could not grade")]
+    assert summary["submissions"][1]["error"] == "submissions/nobody: no such file or folder"
 
 
 def test_diff_shows_the_differing_elements(run_grader):
@@ -131,14 +138,14 @@ def test_a_grader_killed_mid_batch_leaves_finished_results_intact(run_grader, tm
         time.sleep(0.02)
     grader.send_signal(signal.SIGKILL)
     grader.wait()
-    finished = sorted(p.name for p in out_dir.glob("*.json"))
+    finished = sorted(p.name for p in out_dir.glob("*.json") if p.name != "summary.json")
     assert "alice.json" in finished
     for name in finished:
         results.validate(json.loads((out_dir / name).read_text()))
     again, _ = run_grader("run", *batch)
     assert again.returncode == 0
     assert "alice: unchanged since" in again.stdout
-    assert sorted(p.name for p in out_dir.glob("*.json")) == ["alice.json", "bob.json", "carol.json"]
+    assert sorted(p.name for p in out_dir.glob("*.json")) == ["alice.json", "bob.json", "carol.json", "summary.json"]
 
 
 def test_strict_scores_the_advisories(run_grader, tmp_path):
@@ -163,7 +170,7 @@ def test_a_batch_may_mix_handout_years(run_grader, tmp_path):
     completed, _ = run_grader("run", *(str(tmp_path / f"class-{year}") for year in ("2022", "2023", "2024", "2025")),
                               "--out-dir", str(out_dir))
     assert completed.returncode == 0, completed.stderr
-    graded = {path.stem: json.loads(path.read_text()) for path in out_dir.glob("*.json")}
+    graded = {path.stem: json.loads(path.read_text()) for path in out_dir.glob("class-*.json")}
     assert {name: (result["handout"], result["score"]) for name, result in graded.items()} == {
         "class-2022": ("2022", 100.0), "class-2023": ("2023", 0.0), "class-2024": ("2024", 100.0),
         "class-2025": ("2025", 100.0)}
@@ -185,3 +192,107 @@ def test_a_submission_whose_year_cannot_be_told_is_one_clear_line_unless_year_is
     assert completed.returncode == 0, completed.stderr
     assert result["handout"] == "2024" and "handout: 2024" in completed.stdout
     assert "python/needle/ops/ops_mathematic.py was not submitted: the starter version was used" in result["notes"]
+
+
+def _class_folder(tmp_path):
+    """A class of five: two folders, a zip, a tar.gz and a corrupt archive."""
+    import shutil
+    import tarfile
+    import zipfile
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copytree("submissions/alice", folder / "alice")
+    shutil.copytree("submissions/carol", folder / "carol")
+    with zipfile.ZipFile(folder / "bob.zip", "w") as archive:
+        for path in Path("submissions/bob").rglob("*.py"):
+            archive.write(path, Path("bob") / path.relative_to("submissions/bob"))
+    with tarfile.open(folder / "dave.tar.gz", "w:gz") as archive:
+        archive.add("submissions/dave", "dave")
+    (folder / "zed.zip").write_bytes(b"not a zip at all")
+    (folder / "notes.txt").write_text("not a submission\n")
+    return folder
+
+
+def test_a_class_folder_is_graded_in_parallel_with_a_summary(run_grader, tmp_path):
+    out_dir = tmp_path / "results"
+    completed, _ = run_grader("run", "--batch", str(_class_folder(tmp_path)), "--jobs", "2", "--suite", "topo_sort",
+                              "--year", "2022", "--out-dir", str(out_dir))
+    assert completed.returncode == 2   # zed.zip could not be graded
+    assert completed.stderr.strip().splitlines()[-1].startswith("grader: error: ") and "zed.zip" in completed.stderr
+    assert sorted(p.name for p in out_dir.iterdir()) == ["alice.json", "bob.json", "carol.json", "dave.json",
+                                                         "summary.json"]
+    summary = json.loads((out_dir / "summary.json").read_text())
+    assert (summary["graded"], summary["could_not_grade"]) == (4, 1)
+    entries = {entry["name"]: entry for entry in summary["submissions"]}
+    assert {name: entry.get("score") for name, entry in entries.items()} == {
+        "alice": 20.0, "bob": 20.0, "carol": 0.0, "dave": 0.0, "zed": None}
+    assert entries["alice"]["suites"] == {"topo_sort": 20.0} and entries["alice"]["result"] == "alice.json"
+    assert entries["zed"]["status"] == "could not grade" and "not a readable zip archive" in entries["zed"]["error"]
+    uids = {json.loads((out_dir / f"{name}.json").read_text())["environment"]["sandbox"]["uid"]
+            for name in ("alice", "bob", "carol", "dave")}
+    assert len(uids) <= 2   # one per job
+
+
+def test_default_jobs_fit_the_memory_and_say_so_when_lowered():
+    from grader import batch
+
+    jobs, lowered = batch.default_jobs(1 << 20)
+    assert jobs == len(os.sched_getaffinity(0)) and lowered is None
+    jobs, lowered = batch.default_jobs(1 << 50)
+    assert jobs == 1 and lowered.startswith("1 jobs, not ") or len(os.sched_getaffinity(0)) == 1
+
+
+def test_ctrl_c_stops_a_batch_cleanly_and_a_rerun_grades_only_the_rest(run_grader, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("a1", "a2", "a3", "a4", "a5", "a6"):
+        (folder / name).symlink_to(Path("submissions/alice").resolve(), target_is_directory=True)
+    out_dir = tmp_path / "results"
+    args = ["run", "--batch", str(folder), "--jobs", "1", "--suite", "nn_epoch", "--out-dir", str(out_dir)]
+    grader = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=Path(__file__).resolve().parent.parent,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out_dir / "a1.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    grader.send_signal(signal.SIGINT)
+    stdout, stderr = grader.communicate(timeout=60)
+    assert grader.returncode == 130, stderr
+    assert stderr.strip().splitlines()[-1] == "grader: interrupted; results already written are complete"
+    summary = json.loads((out_dir / "summary.json").read_text())
+    finished = {p.stem for p in out_dir.glob("a*.json")}
+    assert {entry["name"] for entry in summary["submissions"]} == finished and len(finished) < 6
+    again, _ = run_grader(*args)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("unchanged since") == len(finished)
+    assert len(json.loads((out_dir / "summary.json").read_text())["submissions"]) == 6
+
+
+def test_on_a_terminal_a_batch_shows_live_progress(tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    master, slave = pty.openpty()
+    grader = subprocess.Popen([sys.executable, "-m", "grader", "run", "submissions/alice", "submissions/carol",
+                               "--suite", "topo_sort", "--out-dir", str(tmp_path)], stdout=slave, stderr=slave,
+                              cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ, COLUMNS="160"))
+    os.close(slave)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(master, 1 << 16)
+        except OSError:  # the other end closed
+            break
+        if not chunk:
+            break
+        output += chunk
+    assert grader.wait(timeout=120) == 0
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
+    assert "2/2 0 running, 0 could not grade elapsed" in text
+    assert re.search(r"\[\d/2\] alice: 20 / 20 ", text) and re.search(r"\[\d/2\] carol: 0 / 20 ", text)

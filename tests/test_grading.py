@@ -149,8 +149,8 @@ def test_dave_with_a_syntax_error_still_gets_his_parse_mnist(grading_session):
 
 def test_erin_importing_a_package_that_is_not_installed(grading_session):
     try:
-        import tqdm  # noqa: F401
-        pytest.skip("tqdm is installed here, so erin's import does not fail")
+        import wandb  # noqa: F401
+        pytest.skip("wandb is installed here, so erin's import does not fail")
     except ImportError:
         pass
     result, cases = grade(grading_session, "submissions/erin", year="2022")  # only apps/: any year fits
@@ -159,7 +159,7 @@ def test_erin_importing_a_package_that_is_not_installed(grading_session):
         assert case["status"] == "error"
         if name in SIMPLE_ML:
             assert case["message"] == ("could not import apps/simple_ml.py: line 6: ModuleNotFoundError: No module "
-                                       "named 'tqdm' (not part of this homework, and not installed on the grader)")
+                                       "named 'wandb' (not part of this homework, and not installed on the grader)")
         else:
             assert case["message"].startswith("not implemented")
 

@@ -3,7 +3,7 @@ differentiation (handed out as apps/simple_ml.py)."""
 import struct
 import gzip
 import numpy as np
-from tqdm import tqdm
+import wandb
 
 import sys
 sys.path.append("python/")
@@ -84,13 +84,14 @@ def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):
     ### BEGIN YOUR SOLUTION
     num_classes = W2.shape[1]
     starts = range(0, X.shape[0], batch)
-    for start in tqdm(starts, desc="nn_epoch", leave=False):
+    for start in starts:
         X_b = ndl.Tensor(X[start:start + batch], requires_grad=False)
         y_b = y[start:start + batch]
         Y_b = np.zeros((len(y_b), num_classes), dtype=np.float32)
         Y_b[np.arange(len(y_b)), y_b] = 1.0
         loss = softmax_loss(ndl.relu(X_b @ W1) @ W2, ndl.Tensor(Y_b, requires_grad=False))
         loss.backward()
+        wandb.log({"loss": float(loss.numpy())})
         W1 = ndl.Tensor((W1 - lr * W1.grad).numpy())
         W2 = ndl.Tensor((W2 - lr * W2.grad).numpy())
     return W1, W2
