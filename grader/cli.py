@@ -138,6 +138,25 @@ def _outcome_line(outcome, counts, tables, as_json, verbose):
 
 
 @main.command()
+@click.argument("path", type=click.Path())
+@data_option
+@seed_option
+@suite_option
+@case_option
+@year_option
+@click.option("-v", "--verbose", is_flag=True, help="List passed cases too, and every figure of a failure.")
+def check(path, data_dir, seed, suites, cases, year, verbose):
+    """Check your homework before you hand it in: per question, what passes and what to fix.
+
+    PATH is your hw1 folder (or an archive of it). Your code runs confined, as
+    it will when your instructor grades it.
+    """
+    with grading.Session(data_dir, seed, suites=suites, cases=cases, year=year) as session:
+        result = session.grade(session.stage(path))
+    click.echo(results.render(result, verbose, student=True))
+
+
+@main.command()
 @data_option
 @seed_option
 def publish(data_dir, seed):

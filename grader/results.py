@@ -75,20 +75,33 @@ def is_current(path, fingerprint):
     return previous is not None and previous.get("fingerprint") == fingerprint
 
 
-def render(result, verbose=False):
-    """A readable per-suite table and the total, for a terminal."""
+QUESTIONS = {"forward": "Q1", "backward": "Q2", "topo_sort": "Q3", "compute_gradient": "Q4", "softmax_loss": "Q5",
+             "nn_epoch": "Q6"}
+FRESH_INPUTS = ("Your instructor may grade with fresh inputs (grader run --seed N): every case is drawn anew, "
+                "so only code that computes its answers passes both.")
+
+
+def render(result, verbose=False, student=False):
+    """A readable per-suite table and the total, for a terminal.
+
+    Each case that did not pass takes one or two lines (``brief``); with
+    ``verbose`` its whole message, and the cases that passed too. For a
+    ``student`` (``grader check``): questions instead of the grading set-up,
+    and a word about fresh inputs.
+    """
     lines = [click.style(f"{result['name']}: {_points(result['score'])} / {_points(result['max_score'])}", bold=True)]
     lines.append(f"  handout: {result['handout']}")
-    env = result["environment"]
-    lines.append(f"  data: {env.get('data_description', env['data']['source'])}")
-    off = env["sandbox"]["off"]
-    lines.append("  sandbox: " + ("all protections on" if not off else "off: " + ", ".join(off)))
-    if env["reference"].get("note"):
-        lines.append(f"  reference: {env['reference']['note']}")
+    if not student:
+        env = result["environment"]
+        lines.append(f"  data: {env.get('data_description', env['data']['source'])}")
+        off = env["sandbox"]["off"]
+        lines.append("  sandbox: " + ("all protections on" if not off else "off: " + ", ".join(off)))
+        if env["reference"].get("note"):
+            lines.append(f"  reference: {env['reference']['note']}")
     for note in result.get("notes", []):
         lines.append(f"  note: {note}")
     lines.append("")
-    lines.append(f"  {'suite':<18}{'score':>14}   cases")
+    lines.append(f"  {'question' if student else 'suite':<22}{'score':>14}   cases")
     for suite in result["suites"]:
         scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
         advisories = [case for case in suite["cases"] if case not in scored]
@@ -96,21 +109,51 @@ def render(result, verbose=False):
         score = f"{_points(suite['score'])} / {_points(suite['max_score'])}"
         summary = f"{passed}/{len(scored)} passed"
         if advisories:
-            summary += f", advisories {sum(case['status'] == 'passed' for case in advisories)}/{len(advisories)}"
-        lines.append(f"  {suite['name']:<18}{score:>14}   {summary}")
+            summary += f", tips {sum(case['status'] == 'passed' for case in advisories)}/{len(advisories)}"
+        title = f"{QUESTIONS[suite['name']]} {suite['name']}" if student else suite["name"]
+        lines.append(f"  {title:<22}{score:>14}   {summary}")
         for case in scored + advisories:
             if case["status"] == "passed" and not verbose:
                 continue
             mark, colour = ADVISORY_MARK if case in advisories and case["status"] != "passed" \
                 else STATUS_MARKS[case["status"]]
-            first, *rest = (case["message"] or case["status"]).splitlines() or [""]
+            first, *rest = (case["message"] or case["status"]).splitlines() if verbose else brief(case)
             lines.append(f"    {click.style(mark, fg=colour)} {case['name']}: {first}")
-            lines.extend(f"        {line}" for line in rest[:8])
-    lines.append(f"  {'total':<18}{_points(result['score']) + ' / ' + _points(result['max_score']):>14}")
+            lines.extend(f"        {line}" for line in rest)
+    lines.append(f"  {'total':<22}{_points(result['score']) + ' / ' + _points(result['max_score']):>14}")
     if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
            for suite in result["suites"] for case in suite["cases"]):
-        lines.append("  (TIP: an advisory, a check beyond the homework: worth no points unless --strict)")
+        lines.append("  (TIP: a check beyond the homework, worth no points" + ("" if student else " unless --strict") +
+                     ")")
+    if student:
+        lines.append(f"  {FRESH_INPUTS}")
     return "\n".join(lines)
+
+
+def brief(case):
+    """A case's message in one or two lines: what differs and where, then the likeliest cause.
+
+    The second line is the case's hint, where it applies; else the likeliest
+    failing case elsewhere whose function this case ran; else the innermost
+    line of the student's code in a traceback; else how many more values
+    differ. The whole message stays in the JSON and under ``-v``.
+    """
+    first, *rest = (case["message"] or case["status"]).splitlines() or [""]
+    hints = [line for line in rest if line.startswith("hint: ")]
+    frames = [line.strip() for line in rest if line.startswith("  ") and line.strip() != "..."]
+    values = [line for line in rest if not line.startswith((" ", "hint: ", "("))]
+    if hints:
+        second = hints[0]
+    elif case.get("causes"):
+        cause = case["causes"][0]
+        second = f"cause: {cause['function']} also fails {cause['case'].replace('::', '/')}: fix that first"
+    elif frames:
+        second = f"at {frames[-1]}"
+    elif values:
+        second = f"and {len(values)} more value{'s differ' if len(values) > 1 else ' differs'} (-v shows all)"
+    else:
+        return [first]
+    return [first, second]
 
 
 def _points(value):

@@ -178,8 +178,8 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
             status, message, figures = verdicts[case]
             own = set(reference.cases[case].get("checks") or ())
             causes = [] if status == "passed" or run is None else [
-                {"function": function, "case": suspects[function]} for function in run.used
-                if function not in own and function in suspects][:MAX_CAUSES]
+                {"function": function, "case": witness} for function, witness in suspects.items()
+                if function in run.used and function not in own][:MAX_CAUSES]
             message += "".join(f"\n({cause['function']} also fails {cause['case'].replace('::', '/')}: "
                                "fix that first)" for cause in causes)
             max_score = points * weights[case] / weight_sum
@@ -213,8 +213,15 @@ def suspected_functions(reference, execution, verdicts):
     other suspect ran in it too: a softmax_loss case that fails because
     backward() is wrong accuses compute_gradient_of_variables, not
     softmax_loss. Suspects whose every failing case also ran another suspect
-    are cleared, until none is left to clear.
+    are cleared, until none is left to clear. The likeliest come first: those
+    failing the largest share of the cases that grade them (a gradient wrong
+    only for batched shapes is a poorer suspect than one wrong everywhere).
     """
+    graded = {}
+    for case, meta in reference.cases.items():
+        if case in verdicts and not meta.get("advisory"):
+            for function in meta.get("checks") or ():
+                graded[function] = graded.get(function, 0) + 1
     witnesses = {}
     for case, (status, _, _) in verdicts.items():
         meta = reference.cases[case]
@@ -231,5 +238,6 @@ def suspected_functions(reference, execution, verdicts):
         if not cleared:
             break
         suspects -= cleared
+    ranked = sorted(suspects, key=lambda function: (-len(witnesses[function]) / graded[function], function))
     return {function: next(case for case, others in witnesses[function] if not others & (suspects - {function}))
-            for function in sorted(suspects)}
+            for function in ranked}

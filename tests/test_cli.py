@@ -296,3 +296,32 @@ def test_on_a_terminal_a_batch_shows_live_progress(tmp_path):
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", output.decode(errors="replace"))
     assert "2/2 0 running, 0 could not grade elapsed" in text
     assert re.search(r"\[\d/2\] alice: 20 / 20 ", text) and re.search(r"\[\d/2\] carol: 0 / 20 ", text)
+
+
+def test_check_tells_a_student_per_question_what_to_fix(run_grader):
+    completed, _ = run_grader("check", "submissions/bob")
+    assert completed.returncode == 0, completed.stderr
+    out = completed.stdout
+    assert not re.search(r"^  (sandbox|data|reference): ", out, re.M)
+    assert re.search(r"^  Q1 forward +9\.2 / 10   23/25 passed$", out, re.M)
+    assert re.search(r"^  Q3 topo_sort +20 / 20   6/6 passed, tips 1/2$", out, re.M)
+    assert "    TIP deep_chain: RecursionError" in out
+    assert out.rstrip().endswith("Your instructor may grade with fresh inputs (grader run --seed N): every case is "
+                                 "drawn anew, so only code that computes its answers passes both.")
+
+
+def test_a_failing_case_takes_at_most_two_lines_unless_verbose(run_grader):
+    completed, _ = run_grader("run", "submissions/bob")
+    lines = completed.stdout.splitlines()
+    marks = ("    FAIL ", "    ERROR ", "    TIMEOUT ", "    TIP ")
+    starts = [i for i, line in enumerate(lines) if line.startswith(marks)]
+    assert len(starts) == 29   # bob's cases that do not pass (tests/test_grading.py)
+    for start, end in zip(starts, starts[1:] + [len(lines)]):
+        case_lines = [line for line in lines[start:end] if line.startswith("        ")]
+        assert len(case_lines) <= 1, lines[start:end]
+    transpose = lines[starts[0]:starts[0] + 2]
+    assert transpose == ["    ERROR transpose[2x3x4-axes01]: ValueError: axes don't match array",
+                         "        at python/needle/ops.py, line 190, in Transpose.compute: "
+                         "return array_api.transpose(a, self.axes)"]
+    verbose, _ = run_grader("run", "submissions/bob", "-v")
+    assert "        python/needle/autograd.py, line" in verbose.stdout   # the whole traceback
