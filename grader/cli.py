@@ -7,11 +7,11 @@ import traceback
 
 import click
 
-from . import (__version__, batch, datasets, grading, handout, isolation, progress, reference, results, scores,
-               submission, years)
+from . import (__version__, batch, datasets, grading, handout, isolation, progress, reference, report, results,
+               scores, similarity, submission, years)
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
-                isolation.SandboxError, FileExistsError, OSError)
+                isolation.SandboxError, report.ReportError, FileExistsError, OSError)
 
 
 class Grader(click.Group):
@@ -154,6 +154,35 @@ def check(path, data_dir, seed, suites, cases, year, verbose):
     with grading.Session(data_dir, seed, suites=suites, cases=cases, year=year) as session:
         result = session.grade(session.stage(path))
     click.echo(results.render(result, verbose, student=True))
+
+
+@main.command(name="report")
+@click.argument("results_dir", type=click.Path())
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write the gradebook: a row per submission.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False),
+              help="Write one self-contained page: gradebook, charts, each student's failures.")
+@click.option("--similarity", "compare_code", is_flag=True,
+              help="Compare the students' own code pairwise and list the similar pairs.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=similarity.THRESHOLD, show_default=True,
+              help="With --similarity: the share of a student's own code that must match to list a pair.")
+def report_command(results_dir, csv_path, html_path, compare_code, threshold):
+    """Summarise a class's results: a folder written by grader run --out-dir."""
+    klass = report.load(results_dir)
+    for line in report.summary_lines(klass):
+        click.echo(line)
+    pairs = similarity.similar_pairs(klass.results, threshold) if compare_code else ()
+    if compare_code:
+        click.echo(f"similar pairs (at least {threshold:.0%} of one student's own code matches):"
+                   if pairs else f"no pair of students shares {threshold:.0%} of their own code")
+        for pair in pairs:
+            click.echo(f"  {pair.similarity:4.0%}  {scores.clean(pair.first, 200)} and {scores.clean(pair.second, 200)} "
+                       f"({pair.share_first:.0%} and {pair.share_second:.0%} of their own code)")
+    if csv_path:
+        report.write_csv(klass, csv_path)
+        click.echo(f"gradebook written to {csv_path}")
+    if html_path:
+        report.write_html(klass, html_path, pairs)
+        click.echo(f"report written to {html_path}")
 
 
 @main.command()

@@ -135,6 +135,7 @@ class Session:
             "strict": self.strict,
             "suites": suites,
             "files": staged.files,
+            "code": staged.own_code(),
             "notes": staged.notes + [scores.clean(note) for note in execution.notes],
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import re
+import textwrap
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
@@ -188,3 +189,20 @@ def fill_solutions(source_text: str, course_path: str, bodies: Dict[str, str]) -
         return [lines[0], *body, lines[-1]]
 
     return rewrite_blocks(source_text, course_path, fill)
+
+
+def own_code(source_text: str, course_path: str) -> Dict[str, object]:
+    """What a student wrote in one course file: each solution block's body
+    (function -> text at column 0), and the file's code outside the blocks.
+
+    Telling what they added outside the blocks from the starter they were
+    given needs the other submissions: the report treats what most of a class
+    shares as the starter. A file that does not parse is all "outside"."""
+    try:
+        blocks = find_solution_blocks(source_text, course_path)
+        outside = strip_solutions(source_text, course_path)
+    except ValueError:
+        return {"blocks": {}, "outside": source_text}
+    return {"blocks": {block.function: textwrap.dedent(block.text) for block in blocks},
+            "outside": "".join(line for line in outside.splitlines(keepends=True)
+                               if line.strip() not in (BEGIN_MARKER, END_MARKER, "raise NotImplementedError()"))}

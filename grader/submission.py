@@ -17,7 +17,7 @@ import stat
 import tarfile
 import zipfile
 
-from . import isolation, years
+from . import handout, isolation, years
 
 MAX_FILES = 2000
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -39,6 +39,18 @@ class Staged:
     notes: list
     digest: str          # of every staged file, for skipping unchanged submissions
     year: str            # the handout it is built on
+
+    def own_code(self):
+        """The student's own code, file by file (see ``handout.own_code``); the starter's files are left out."""
+        code = {}
+        for folder, _, names in os.walk(self.directory):
+            for name in sorted(names):
+                full = os.path.join(folder, name)
+                relative = os.path.relpath(full, self.directory).replace(os.sep, "/")
+                if relative.endswith(".py") and self.files.get(relative) != "starter":
+                    with open(full, encoding="utf-8", errors="replace") as handle:
+                        code[relative] = handout.own_code(handle.read(), relative)
+        return dict(sorted(code.items()))
 
 
 def submission_name(path):

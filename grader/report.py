@@ -1,0 +1,326 @@
+"""A class at a glance: the results of a batch as a summary, a gradebook (CSV) and a page (HTML).
+
+Everything in a result that came from a submission (its name, messages,
+output, code) is untrusted here too: the page escapes all of it, runs no
+script but its own (a content security policy allows that one alone), and
+the CSV never lets a cell become a formula.
+"""
+
+import base64
+import collections
+import csv
+import dataclasses
+import hashlib
+import html
+import io
+import os
+import re
+import statistics
+
+from . import results, scores
+
+BINS = 10            # the score distribution's bars
+TOP = 15             # cases and messages listed in the terminal summary
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+class ReportError(Exception):
+    """The results folder cannot be read as a batch's results."""
+
+
+@dataclasses.dataclass
+class ClassResults:
+    results: list            # every valid NAME.json, by name
+    not_graded: list         # {"name", "error"} of submissions the batch could not grade
+    skipped: list            # files that are not results, with why
+
+    @property
+    def names(self):
+        return [result["name"] for result in self.results]
+
+
+def load(folder):
+    """The results in a folder written by ``grader run --out-dir``."""
+    if not os.path.isdir(folder):
+        raise ReportError(f"{folder}: no such folder")
+    graded, skipped, not_graded = [], [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        data = results.read(path)
+        if name == "summary.json":
+            if isinstance(data, dict):
+                not_graded = [{"name": str(entry.get("name")), "error": str(entry.get("error"))}
+                              for entry in data.get("submissions", []) if entry.get("status") == "could not grade"]
+            continue
+        try:
+            results.validate(data)
+        except Exception as exc:  # jsonschema's errors, or not JSON at all
+            skipped.append((name, str(exc).splitlines()[0]))
+            continue
+        graded.append(data)
+    if not graded and not not_graded:
+        raise ReportError(f"{folder}: no results in it (write them with grader run --out-dir {folder})")
+    return ClassResults(sorted(graded, key=lambda r: r["name"]), not_graded, skipped)
+
+
+def cases_of(result):
+    for suite in result["suites"]:
+        for case in suite["cases"]:
+            yield f"{suite['name']}::{case['name']}", case
+
+
+def failure_rates(klass, advisory=False):
+    """``[(case, failed, graded)]``, most failed first, over the scored (or the advisory) cases."""
+    failed, seen = collections.Counter(), collections.Counter()
+    for result in klass.results:
+        for name, case in cases_of(result):
+            if case.get("advisory", False) == advisory:
+                seen[name] += 1
+                failed[name] += case["status"] != "passed"
+    return sorted(((name, failed[name], seen[name]) for name in seen), key=lambda row: (-row[1] / row[2], row[0]))
+
+
+def _shape(message):
+    """A message's first line with its figures blanked, so that the same mistake counts once."""
+    first = (message or "").splitlines()[0] if message else ""
+    return re.sub(r"-?\d+(\.\d+)?(e[-+]?\d+)?", "#", first)[:160]
+
+
+def common_messages(klass):
+    """``[(message, count, example case)]`` of the failures, most common first."""
+    counts, examples = collections.Counter(), {}
+    for result in klass.results:
+        for name, case in cases_of(result):
+            if case["status"] != "passed" and not case.get("advisory"):
+                key = _shape(case["message"])
+                counts[key] += 1
+                examples.setdefault(key, name)
+    return [(message, count, examples[message]) for message, count in counts.most_common()]
+
+
+def distribution(klass):
+    """How many totals fall in each tenth of the maximum."""
+    bins = [0] * BINS
+    for result in klass.results:
+        share = result["score"] / result["max_score"] if result["max_score"] else 0.0
+        bins[min(int(share * BINS), BINS - 1)] += 1
+    return bins
+
+
+def summary_lines(klass):
+    """The class summary for a terminal."""
+    totals = [result["score"] for result in klass.results]
+    lines = [f"{len(klass.results)} graded, {len(klass.not_graded)} could not be graded"]
+    if totals:
+        lines.append(f"total: mean {statistics.mean(totals):.1f}, median {statistics.median(totals):.1f}, "
+                     f"min {min(totals):g}, max {max(totals):g}")
+        lines.append("score distribution (share of the maximum):")
+        bins = distribution(klass)
+        for index, count in enumerate(bins):
+            low, high = index * 100 // BINS, (index + 1) * 100 // BINS
+            lines.append(f"  {low:3d}-{high:<3d}% {'#' * count} {count}")
+    rates = [row for row in failure_rates(klass) if row[1]]
+    if rates:
+        lines.append("cases failed most often:")
+        lines.extend(f"  {failed:4d}/{seen:<4d} {name}" for name, failed, seen in rates[:TOP])
+    messages = common_messages(klass)
+    if messages:
+        lines.append("most common failure messages:")
+        lines.extend(f"  {count:4d}x {scores.clean(message, 140)}   (e.g. {case})" for message, count, case in
+                     messages[:TOP])
+    tips = [row for row in failure_rates(klass, advisory=True) if row[1]]
+    if tips:
+        lines.append("advisories not met (no points unless --strict):")
+        lines.extend(f"  {failed:4d}/{seen:<4d} {name}" for name, failed, seen in tips)
+    for entry in klass.not_graded:
+        lines.append(f"could not grade {scores.clean(entry['name'], 200)}: {scores.clean(entry['error'], 300)}")
+    for name, why in klass.skipped:
+        lines.append(f"skipped {scores.clean(name, 200)}: {scores.clean(why, 300)}")
+    return lines
+
+
+def _cell(value):
+    """A CSV cell that no spreadsheet runs as a formula."""
+    text = "" if value is None else str(value)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+def write_csv(klass, path):
+    """One row per submission: name, handout, total, each suite, status."""
+    suites = list(scores.SUITE_POINTS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["name", "handout", "total", *suites, "status"])
+    for result in klass.results:
+        per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
+        writer.writerow([_cell(result["name"]), result.get("handout", ""), result["score"],
+                         *(per_suite.get(suite, "") for suite in suites), "graded"])
+    for entry in klass.not_graded:
+        writer.writerow([_cell(entry["name"]), "", "", *([""] * len(suites)), "could not grade"])
+    _write_text(path, buffer.getvalue())
+
+
+def _write_text(path, text):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    temporary = os.path.join(folder, f".{os.path.basename(path)}.tmp")
+    with open(temporary, "w", encoding="utf-8", newline="") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach(function (header, column) {
+  header.addEventListener("click", function () {
+    var table = header.closest("table"), body = table.tBodies[0];
+    var ascending = header.getAttribute("aria-sort") !== "ascending";
+    table.querySelectorAll("th").forEach(function (other) { other.removeAttribute("aria-sort"); });
+    header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = a.cells[column].getAttribute("data-sort"), y = b.cells[column].getAttribute("data-sort");
+      var nx = parseFloat(x), ny = parseFloat(y);
+      var order = (!isNaN(nx) && !isNaN(ny)) ? nx - ny : x.localeCompare(y);
+      return ascending ? order : -order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+  });
+});
+"""
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
+th { background: #f0f0f0; cursor: pointer; user-select: none; }
+th[aria-sort="ascending"]::after { content: " \\25B2"; }
+th[aria-sort="descending"]::after { content: " \\25BC"; }
+td.name, th.name { text-align: left; }
+pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; white-space: pre-wrap; }
+mark { background: #ffe08a; }
+.failed { color: #a00; } .tip { color: #066; }
+details { margin: 0.3em 0; }
+.pair { display: flex; gap: 1em; } .pair > div { flex: 1; min-width: 0; }
+svg text { font-size: 11px; fill: #222; }
+"""
+
+
+def _e(text):
+    return html.escape(str(text), quote=True)
+
+
+def _bar_chart(rows, width=640, label_width=300):
+    """A horizontal bar chart (inline SVG) of ``[(label, value in 0..1, text)]``."""
+    height = 18 * len(rows) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    for index, (label, value, text) in enumerate(rows):
+        y = 5 + 18 * index
+        bar = max(0.0, min(1.0, value)) * (width - label_width - 60)
+        parts.append(f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end">{_e(label)}</text>'
+                     f'<rect x="{label_width}" y="{y + 2}" width="{bar:.1f}" height="13" fill="#c44"></rect>'
+                     f'<text x="{label_width + bar + 4:.1f}" y="{y + 12}">{_e(text)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _histogram(bins, width=640, height=180, top=18):
+    """The score distribution as vertical bars (inline SVG), each with its count above it."""
+    tallest = max(bins) or 1
+    step = width / len(bins)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 20}" role="img">']
+    for index, count in enumerate(bins):
+        bar = height * count / tallest
+        x = index * step
+        parts.append(f'<rect x="{x + 2:.1f}" y="{top + height - bar:.1f}" width="{step - 4:.1f}" height="{bar:.1f}" '
+                     f'fill="#48a"></rect><text x="{x + step / 2:.1f}" y="{top + height + 14}" text-anchor="middle">'
+                     f'{index * 100 // len(bins)}-{(index + 1) * 100 // len(bins)}%</text>'
+                     f'<text x="{x + step / 2:.1f}" y="{top + height - bar - 4:.1f}" text-anchor="middle">'
+                     f'{count}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def render_html(klass, pairs=()):
+    """One self-contained page: the gradebook, two charts, each student's failures, similar pairs."""
+    suites = list(scores.SUITE_POINTS)
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+           f"img-src data:; script-src 'sha256-{digest}'\">",
+           "<title>needle-grader: class report</title>", f"<style>{STYLE}</style></head><body>",
+           "<h1>Class report</h1>",
+           f"<p>{len(klass.results)} graded, {len(klass.not_graded)} could not be graded.</p>",
+           '<h2>Gradebook</h2><table class="sortable" id="gradebook"><thead><tr><th class="name">name</th>'
+           "<th>handout</th><th>total</th>" + "".join(f"<th>{_e(suite)}</th>" for suite in suites) +
+           "<th>status</th></tr></thead><tbody>"]
+    for index, result in enumerate(klass.results):
+        per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
+        out.append(f'<tr><td class="name" data-sort="{_e(result["name"])}"><a href="#student-{index}">'
+                   f'{_e(result["name"])}</a></td><td data-sort="{_e(result.get("handout", ""))}">'
+                   f'{_e(result.get("handout", ""))}</td><td data-sort="{result["score"]}">{result["score"]:g}</td>' +
+                   "".join(f'<td data-sort="{per_suite.get(suite, -1)}">'
+                           f'{_e(format(per_suite[suite], "g") if suite in per_suite else "")}</td>'
+                           for suite in suites) + '<td data-sort="graded">graded</td></tr>')
+    for entry in klass.not_graded:
+        out.append(f'<tr><td class="name" data-sort="{_e(entry["name"])}">{_e(entry["name"])}</td>'
+                   '<td data-sort=""></td><td data-sort="-1"></td>' +
+                   "".join('<td data-sort="-1"></td>' for _ in suites) +
+                   f'<td data-sort="could not grade" title="{_e(entry["error"])}">could not grade</td></tr>')
+    out.append("</tbody></table>")
+    out.append("<h2>Score distribution</h2>" + _histogram(distribution(klass)))
+    rates = [row for row in failure_rates(klass) if row[1]][:30]
+    out.append("<h2>Cases failed most often</h2>")
+    out.append(_bar_chart([(name, failed / seen, f"{failed}/{seen}") for name, failed, seen in rates])
+               if rates else "<p>Every scored case passed for everyone.</p>")
+    if pairs:
+        out.append(similarity_html(pairs))
+    out.append("<h2>Students</h2>")
+    for index, result in enumerate(klass.results):
+        out.append(f'<section id="student-{index}"><h3>{_e(result["name"])}: {result["score"]:g} / '
+                   f'{result["max_score"]:g}</h3>')
+        failing = [(name, case) for name, case in cases_of(result) if case["status"] != "passed"]
+        if not failing:
+            out.append("<p>Every case passed.</p>")
+        for name, case in failing:
+            kind = "tip" if case.get("advisory") else "failed"
+            out.append(f'<details><summary class="{kind}">{_e(name)}: {_e(case["status"])}'
+                       f'{" (advisory)" if case.get("advisory") else ""}</summary><pre>{_e(case["message"])}</pre>'
+                       "</details>")
+        out.append("</section>")
+    for entry in klass.not_graded:
+        out.append(f"<section><h3>{_e(entry['name'])}: could not grade</h3><pre>{_e(entry['error'])}</pre></section>")
+    out.append(f"<script>{SCRIPT}</script></body></html>")
+    return "\n".join(out)
+
+
+def similarity_html(pairs):
+    """The similar pairs, most similar first, with their matching code side by side."""
+    out = ["<h2>Similar code</h2>", "<p>Only the students' own code is compared: their solution blocks and what "
+           "they added, not the starter the class shares. Matching regions are marked.</p>"]
+    for pair in pairs:
+        out.append(f"<details><summary>{_e(pair.first)} and {_e(pair.second)}: {pair.similarity:.0%} "
+                   f"({pair.share_first:.0%} of {_e(pair.first)}'s code, {pair.share_second:.0%} of "
+                   f"{_e(pair.second)}'s)</summary><div class=\"pair\"><div><pre>{_marked(pair.code_first, pair.slices_first)}"
+                   f"</pre></div><div><pre>{_marked(pair.code_second, pair.slices_second)}</pre></div></div></details>")
+    return "\n".join(out)
+
+
+def _marked(code, slices):
+    """``code`` escaped, with the character ranges ``slices`` in <mark>."""
+    parts, position = [], 0
+    for start, end in sorted(slices):
+        if start < position:
+            start = position
+        if end <= start:
+            continue
+        parts.append(_e(code[position:start]))
+        parts.append(f"<mark>{_e(code[start:end])}</mark>")
+        position = end
+    parts.append(_e(code[position:]))
+    return "".join(parts)
+
+
+def write_html(klass, path, pairs=()):
+    _write_text(path, render_html(klass, pairs))
