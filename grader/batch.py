@@ -64,7 +64,8 @@ class Batch:
     ``running``, ``failed`` (could not grade) and ``total``.
     """
 
-    def __init__(self, session, paths, out_dir=None, force=False, jobs=1, report=None, on_change=None, target=None):
+    def __init__(self, session, paths, out_dir=None, force=False, jobs=1, report=None, on_change=None, target=None,
+                 encode=None):
         self.session = session
         self.paths = list(paths)
         self.out_dir = out_dir
@@ -73,6 +74,7 @@ class Batch:
         self.report = report or (lambda outcome, counts: None)
         self.on_change = on_change or (lambda counts: None)
         self.target = target          # where a single result goes (``--out``)
+        self.encode = encode or (lambda result: result)   # the result files' format
         self.abort = threading.Event()
         self.outcomes = {}
         self.counts = {"done": 0, "running": 0, "failed": 0, "total": len(self.paths)}
@@ -133,7 +135,7 @@ class Batch:
         if result is None:
             return Outcome(path, staged.name, "interrupted")
         if target:
-            results.write_atomic(target, result)
+            results.write_atomic(target, self.encode(result))
         return Outcome(path, staged.name, "graded", result, target)
 
     def _write_summary(self):

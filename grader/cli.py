@@ -2,13 +2,15 @@
 
 import difflib
 import os
+import pathlib
 import sys
+import tempfile
 import traceback
 
 import click
 
-from . import (__version__, batch, datasets, grading, handout, isolation, progress, reference, report, results,
-               scores, similarity, submission, years)
+from . import (__version__, batch, datasets, gradescope, grading, handout, isolation, progress, reference, report,
+               results, scores, similarity, submission, years)
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
                 isolation.SandboxError, report.ReportError, FileExistsError, OSError)
@@ -67,6 +69,7 @@ seed_option = click.option("--seed", type=int, default=0, show_default=True,
 suite_option = click.option("--suite", "suites", multiple=True, type=click.Choice(list(scores.SUITE_POINTS)),
                             help="Only this suite (repeatable).")
 case_option = click.option("--case", "cases", multiple=True, help="Only cases matching this glob (repeatable).")
+RESULT_FORMATS = {"needle-grader": lambda result: result, "gradescope": gradescope.results_json}
 year_option = click.option("--year", type=click.Choice(years.YEARS),
                            help="Grade as this year's handout, instead of the year the files show.")
 
@@ -89,10 +92,12 @@ year_option = click.option("--year", type=click.Choice(years.YEARS),
 @limit_options
 @year_option
 @click.option("--strict", is_flag=True, help="Score the advisory cases too (checks beyond what the homework asks).")
+@click.option("--format", "result_format", type=click.Choice(RESULT_FORMATS), default="needle-grader",
+              show_default=True, help="The format of result files and of --json: ours, or Gradescope's results.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @click.option("-v", "--verbose", is_flag=True, help="List passed cases too, and every figure of a failure.")
 def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, year,
-        strict, as_json, verbose):
+        strict, result_format, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
     paths = list(paths) + (batch.find_submissions(batch_dir) if batch_dir else [])
     if not paths:
@@ -114,23 +119,27 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
             raise click.UsageError("no case matches the --suite/--case filters")
         tables = len(paths) == 1 or not out_dir
         with progress.for_batch(len(paths), quiet or tables or as_json) as shown:
-            def report(outcome, counts):
-                shown.echo(_outcome_line(outcome, counts, tables, as_json, verbose), err=outcome.error is not None)
+            encode = RESULT_FORMATS[result_format]
 
-            outcomes = batch.Batch(session, paths, out_dir, force, jobs, report, shown.update, target=out).run()
+            def report(outcome, counts):
+                shown.echo(_outcome_line(outcome, counts, tables, as_json and encode, verbose),
+                           err=outcome.error is not None)
+
+            outcomes = batch.Batch(session, paths, out_dir, force, jobs, report, shown.update, target=out,
+                                   encode=encode).run()
     if any(outcome.status == "could not grade" for outcome in outcomes):
         sys.exit(2)
 
 
-def _outcome_line(outcome, counts, tables, as_json, verbose):
+def _outcome_line(outcome, counts, tables, encode, verbose):
     prefix = f"[{counts['done']}/{counts['total']}] " if counts["total"] > 1 else ""
     if outcome.error is not None:
         return f"grader: error: {outcome.error}"
     if outcome.status == "unchanged":
         return f"{prefix}{outcome.name}: unchanged since {outcome.target}, skipped (--force regrades)"
     result = outcome.result
-    if as_json:
-        return results.dumps(result)
+    if encode:
+        return results.dumps(encode(result))
     if tables:
         return results.render(result, verbose) + (f"\n  result written to {outcome.target}" if outcome.target else "")
     return (f"{prefix}{outcome.name}: {result['score']:g} / {result['max_score']:g} "
@@ -183,6 +192,53 @@ def report_command(results_dir, csv_path, html_path, compare_code, threshold):
     if html_path:
         report.write_html(klass, html_path, pairs)
         click.echo(f"report written to {html_path}")
+
+
+@main.group(name="gradescope")
+def gradescope_group():
+    """Grade on Gradescope: build the autograder bundle; what the bundle runs."""
+
+
+@gradescope_group.command(name="build")
+@click.argument("out", type=click.Path(dir_okay=False))
+@data_option
+@seed_option
+def gradescope_build(out, data_dir, seed):
+    """Write the autograder bundle OUT.zip: setup.sh, run_autograder, the grader, the reference values."""
+    if not out.endswith(".zip"):
+        raise click.UsageError("the bundle is a .zip (Gradescope's autograder format)")
+    with tempfile.TemporaryDirectory() as folder:
+        published = reference.published_root()
+        if data_dir or seed:   # the values of this data and seed, computed now
+            published = pathlib.Path(folder) / "reference"
+            workspace = isolation.Workspace()
+            try:
+                sandbox = grading.detect_sandbox(workspace, isolation.Limits())
+                dataset = datasets.resolve(data_dir, workspace.data_dir)
+                for year in years.YEARS:
+                    reference.publish(sandbox, dataset, seed, year, directory=published / year)
+            finally:
+                workspace.close()
+        bundle = gradescope.build(out, reference.REPO_ROOT, published, data_dir, seed)
+    click.echo(f"wrote {bundle}: upload it as the autograder of a Gradescope programming assignment")
+
+
+@gradescope_group.command(name="run")
+@click.option("--root", type=click.Path(file_okay=False), default="/autograder", show_default=True,
+              help="Gradescope's autograder folder: submission/ in, results/results.json out.")
+@data_option
+@seed_option
+@year_option
+def gradescope_run(root, data_dir, seed, year):
+    """Grade ROOT/submission and write ROOT/results/results.json (what run_autograder calls)."""
+    try:
+        with grading.Session(data_dir, seed, year=year) as session:
+            result = session.grade(session.stage(gradescope.submission_path(root)))
+        data = gradescope.results_json(result)
+    except submission.SubmissionError as exc:
+        data = gradescope.failure_json(str(exc))
+    gradescope.write_results(root, data)
+    click.echo(f"{os.path.join(root, 'results', 'results.json')}: {data['score']:g} points")
 
 
 @main.command()

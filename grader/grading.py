@@ -23,7 +23,7 @@ def private_paths():
     import needle
 
     return [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(needle.__file__)),
-            str(reference.REFERENCE_DIR), str(reference.cache_root())]
+            str(reference.published_root()), str(reference.cache_root())]
 
 
 def detect_sandbox(workspace, limits, disabled_layers=()):

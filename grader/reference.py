@@ -25,7 +25,7 @@ from . import isolation, supervise, years
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
-REFERENCE_DIR = REPO_ROOT / "reference"
+REFERENCE_DIR = REPO_ROOT / "reference"   # beside needle/ in a checkout; $NEEDLE_GRADER_REFERENCE elsewhere
 MANIFEST, VALUES = "manifest.json", "values.npz"
 FORMAT = 1
 FINGERPRINT_LABELS = {"needle": "the needle sources", "kit": "the suites", "data": "the data", "seed": "the seed",
@@ -34,6 +34,12 @@ FINGERPRINT_LABELS = {"needle": "the needle sources", "kit": "the suites", "data
 
 class ReferenceError(Exception):
     """The reference solution itself failed a case: a bug in needle/ or the suites."""
+
+
+def published_root():
+    """Where published references are: $NEEDLE_GRADER_REFERENCE (an installed grader, a Gradescope bundle),
+    else the repository's reference/."""
+    return pathlib.Path(os.environ.get("NEEDLE_GRADER_REFERENCE") or REFERENCE_DIR)
 
 
 def cache_root():
@@ -162,7 +168,7 @@ def _stage_text(run):
 
 def publish(sandbox, dataset, seed, year, directory=None):
     """Compute the year's reference and write it to ``directory`` (``reference/YEAR`` by default)."""
-    directory = pathlib.Path(directory or REFERENCE_DIR / year)
+    directory = pathlib.Path(directory or published_root() / year)
     print_ = fingerprint(dataset, seed, year)
     cases, values = compute(sandbox, dataset, seed, year)
     _write(directory, print_, cases, values)
@@ -172,7 +178,7 @@ def publish(sandbox, dataset, seed, year, directory=None):
 def load(sandbox, dataset, seed, year):
     """The year's reference matching the current fingerprint: published, cached, or computed now."""
     print_ = fingerprint(dataset, seed, year)
-    published = _read(REFERENCE_DIR / year, "published")
+    published = _read(published_root() / year, "published")
     if published is not None and published.fingerprint == print_:
         return published
     cached_dir = cache_root() / _key(print_)

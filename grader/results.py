@@ -9,20 +9,21 @@ import tempfile
 import click
 
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema" / "result.schema.json"
+GRADESCOPE_SCHEMA_PATH = SCHEMA_PATH.with_name("gradescope.schema.json")
 STATUS_MARKS = {"passed": ("ok", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red"),
                 "timeout": ("TIMEOUT", "yellow")}
 ADVISORY_MARK = ("TIP", "cyan")
 
 
-def schema():
-    return json.loads(SCHEMA_PATH.read_text())
+def schema(path=SCHEMA_PATH):
+    return json.loads(path.read_text())
 
 
-def validate(result):
-    """Raise ``jsonschema.ValidationError`` unless ``result`` follows the schema."""
+def validate(result, path=SCHEMA_PATH):
+    """Raise ``jsonschema.ValidationError`` unless ``result`` follows the schema (ours, or Gradescope's)."""
     import jsonschema
 
-    jsonschema.validate(result, schema())
+    jsonschema.validate(result, schema(path))
 
 
 def dumps(result, indent=2):
