@@ -17,6 +17,7 @@ except in ``PROPAGATING``, whose bug sits in code that later questions call
 """
 
 import dataclasses
+from pathlib import Path
 
 COMMON = {
     "PowerScalar.compute": "return array_api.power(a, self.scalar)",
@@ -567,21 +568,35 @@ for node in reverse_topo_order:
 }
 
 
-def build(starter, submission, target):
-    """Write ``submission`` (a Student or Variant) onto the course's starter at ``starter``, into ``target``."""
+def fill(folder, bodies):
+    """Write ``bodies`` (function -> code at column 0) into the solution blocks of the files under ``folder``."""
     from grader.handout import BEGIN_MARKER, fill_solutions
 
+    for path in sorted(Path(folder).rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        if BEGIN_MARKER in text:
+            path.write_text(fill_solutions(text, path.relative_to(folder).as_posix(), bodies), encoding="utf-8")
+    return Path(folder)
+
+
+def generated_with(folder, year, bodies):
+    """That year's generated solution, in ``folder``, with the solution blocks named in ``bodies`` replaced."""
+    from grader import years
+
+    years.write_handout(folder, with_solutions=True, year=year)
+    return fill(folder, bodies)
+
+
+def build(starter, submission, target):
+    """Write ``submission`` (a Student or Variant) onto the course's starter at ``starter``, into ``target``."""
     if isinstance(submission, Variant):
         base = STUDENTS[submission.base]
         bodies, added = {**base.bodies(), **submission.blocks}, base.added
     else:
         bodies, added = submission.bodies(), submission.added
-    for path in sorted(starter.rglob("*.py")):
-        relative = path.relative_to(starter).as_posix()
-        text = path.read_text(encoding="utf-8")
-        if BEGIN_MARKER in text:
-            text = fill_solutions(text, relative, bodies)
-        destination = target / relative
+    for path in sorted(Path(starter).rglob("*.py")):
+        destination = Path(target) / path.relative_to(starter)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_text(text + added.get(relative, ""), encoding="utf-8")
-    return target
+        destination.write_text(path.read_text(encoding="utf-8") + added.get(path.relative_to(starter).as_posix(), ""),
+                               encoding="utf-8")
+    return fill(target, bodies)

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import batch, grading, handout, years
+from corpus import generated_with
+from grader import batch, grading, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,11 +41,8 @@ def verdicts(outcomes):
 def graded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("determinism")
     years.write_handout(folder / "solution-2024", with_solutions=True, year="2024")
-    buggy = folder / "buggy-2025"
-    years.write_handout(buggy, with_solutions=True, year="2025")
-    ops = buggy / "python" / "needle" / "ops" / "ops_mathematic.py"
-    ops.write_text(handout.fill_solutions(ops.read_text(), "python/needle/ops/ops_mathematic.py",
-                                          {"EWisePow.gradient": "a, b = node.inputs\nreturn out_grad * b, out_grad"}))
+    buggy = generated_with(folder / "buggy-2025", "2025",
+                           {"EWisePow.gradient": "a, b = node.inputs\nreturn out_grad * b, out_grad"})
     paths = [str(REPO_ROOT / "submissions" / name) for name in ("alice", "bob", "carol", "dave")]
     paths += [str(folder / "solution-2024"), str(buggy)]
     with grading.Session() as session:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from grader import handout, report, years
+from corpus import generated_with
+from grader import report, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HOSTILE_NAME = '"><img src=x onerror=alert(1)>'
@@ -23,17 +24,6 @@ def grader(*args, cwd=REPO_ROOT):
     return completed
 
 
-def with_blocks(folder, year, **bodies):
-    """That year's generated solution, with some solution blocks replaced."""
-    years.write_handout(folder, with_solutions=True, year=year)
-    for path in folder.rglob("*.py"):
-        relative = path.relative_to(folder).as_posix()
-        text = path.read_text()
-        if handout.BEGIN_MARKER in text:
-            path.write_text(handout.fill_solutions(text, relative, {k.replace("__", "."): v for k, v in bodies.items()}))
-    return folder
-
-
 @pytest.fixture(scope="module")
 def graded_class(tmp_path_factory):
     """alice, bob, carol, and two whose names and messages are markup and a formula; graded, and a report."""
@@ -42,9 +32,9 @@ def graded_class(tmp_path_factory):
     klass.mkdir()
     for name in ("alice", "bob", "carol"):
         shutil.copytree(REPO_ROOT / "submissions" / name, klass / name)
-    with_blocks(klass / HOSTILE_NAME, "2022",
-                Negate__compute='raise ValueError("<script>alert(2)</script> \\"><img src=x onerror=alert(3)>")')
-    with_blocks(klass / FORMULA_NAME, "2024", Exp__compute="return a")
+    generated_with(klass / HOSTILE_NAME, "2022",
+                   {"Negate.compute": 'raise ValueError("<script>alert(2)</script> \\"><img src=x onerror=alert(3)>")'})
+    generated_with(klass / FORMULA_NAME, "2024", {"Exp.compute": "return a"})
     out = root / "results"
     completed = grader("run", "--batch", str(klass), "--out-dir", str(out), "-q", "--suite", "forward",
                        "--suite", "topo_sort")
@@ -149,21 +139,21 @@ def test_the_page_loads_cleanly_and_its_table_sorts_in_a_browser(graded_class, b
 
 
 OMAR = {
-    "BroadcastTo__gradient": """
+    "BroadcastTo.gradient": """
 return _sum_to_shape(out_grad, node.inputs[0].shape)
 """,
-    "Summation__gradient": """
+    "Summation.gradient": """
 source_shape = node.inputs[0].shape
 kept = _kept_shape(source_shape, self.axes)
 return broadcast_to(reshape(out_grad, kept), source_shape)
 """,
-    "MatMul__gradient": """
+    "MatMul.gradient": """
 lhs, rhs = node.inputs
 lhs_grad = matmul(out_grad, transpose(rhs))
 rhs_grad = matmul(transpose(lhs), out_grad)
 return _sum_to_shape(lhs_grad, lhs.shape), _sum_to_shape(rhs_grad, rhs.shape)
 """,
-    "EWiseDiv__gradient": """
+    "EWiseDiv.gradient": """
 lhs, rhs = node.inputs
 quotient_grad = out_grad / rhs
 return quotient_grad, negate(quotient_grad * lhs / rhs)
@@ -211,8 +201,7 @@ def _renamed(text):
 
 
 def _omar(folder, copy=False):
-    bodies = {name: _renamed(body) if copy else body for name, body in OMAR.items()}
-    with_blocks(folder, "2022", **bodies)
+    generated_with(folder, "2022", {name: _renamed(body) if copy else body for name, body in OMAR.items()})
     helpers = OMAR_HELPERS.split("\n\n\ndef ")
     if copy:   # the two helpers the other way round, renamed (their parameters too)
         helpers = [_renamed(helpers[0])] + [_renamed(part) for part in reversed(helpers[1:])]

@@ -7,21 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from grader import handout, results, years
+from corpus import generated_with
+from grader import results
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def solution_with(tmp_path, **bodies):
-    """The reference solution in the course layout, with some solution blocks replaced."""
-    folder = tmp_path / "submission"
-    years.write_handout(folder, with_solutions=True)
-    for path in folder.rglob("*.py"):
-        relative = path.relative_to(folder).as_posix()
-        text = path.read_text()
-        if handout.BEGIN_MARKER in text:
-            path.write_text(handout.fill_solutions(text, relative, {k.replace("__", "."): v for k, v in bodies.items()}))
-    return folder
 
 
 def strict_json(text):
@@ -51,17 +40,18 @@ def graded(grading_session, folder, suite):
     ("return numpy.zeros((0,))", "shape (0,), expected (3, 4)"),
 ], ids=["overflow", "inf", "nan", "object", "complex", "0-d", "empty"])
 def test_answers_that_overflow_are_nan_or_of_the_wrong_kind_fail_with_a_message(grading_session, tmp_path, body, says):
-    cases = graded(grading_session, solution_with(tmp_path, Negate__compute=body), "forward")
+    cases = graded(grading_session, generated_with(tmp_path / "submission", "2022", {"Negate.compute": body}),
+                   "forward")
     assert cases["negate"]["status"] == "failed"
     assert says in cases["negate"]["message"], cases["negate"]["message"]
 
 
 def test_a_diverging_epoch_is_graded_and_written_as_strict_json(tmp_path):
     """The course's example: a loss that sums instead of averaging makes training overflow."""
-    folder = solution_with(tmp_path, softmax_loss="""
+    folder = generated_with(tmp_path / "submission", "2022", {"softmax_loss": """
 log_sum_exp = ndl.log(ndl.summation(ndl.exp(Z), axes=(1,)))
 return (ndl.summation(log_sum_exp) - ndl.summation(Z * y_one_hot)) * 1e30
-""")
+"""})
     out = tmp_path / "result.json"
     completed = subprocess.run([sys.executable, "-m", "grader", "run", str(folder), "--suite", "nn_epoch",
                                 "--out", str(out), "--json"], cwd=REPO_ROOT, capture_output=True, text=True,
