@@ -89,6 +89,11 @@ def describe_exception(stage, submission_dir):
     elif exception.endswith("MemoryError"):
         message = f"out of memory ({message})"
     frames = _student_frames(stage, submission_dir)
+    if exception == "RecursionError":
+        # Which frame the limit strikes in, and the message's wording, are the interpreter's
+        # (3.12 drops "while calling a Python object"): the recursion itself is the student's.
+        message = "RecursionError: maximum recursion depth exceeded"
+        frames = frames[:-1] or frames
     shown = frames if len(frames) <= 4 else [frames[0], None, *frames[-3:]]
     lines = [message]
     for frame in shown:

@@ -195,8 +195,8 @@ RENAMES = {"grad": "g", "shape": "dims", "stretched": "summed", "leading": "extr
 def _renamed(text):
     import re
 
-    for old, new in RENAMES.items():
-        text = re.sub(rf"\b{old}\b", new, text)
+    for old, new in RENAMES.items():   # names only, never attributes (Z.shape stays)
+        text = re.sub(rf"(?<!\.)\b{old}\b", new, text)
     return text
 
 
