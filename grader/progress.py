@@ -6,7 +6,6 @@ graded, the time spent and the time left.
 """
 
 import sys
-import time
 
 import click
 
@@ -41,7 +40,6 @@ class LiveProgress(PlainProgress):
                                  TextColumn("elapsed"), TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
                                  console=self.console, transient=False)
         self.task = self.progress.add_task("grading", total=total, running=0, failed=0)
-        self.started = time.monotonic()
 
     def __enter__(self):
         self.progress.start()

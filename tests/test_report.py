@@ -1,7 +1,6 @@
 """grader report: the class summary, the gradebook (CSV), the page (HTML, in a real browser) and similarity."""
 
 import csv
-import json
 import os
 import shutil
 import subprocess
