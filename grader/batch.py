@@ -128,8 +128,8 @@ class Batch:
             return Outcome(path, name, "could not grade", error=str(exc))
         target = self.target or (os.path.join(self.out_dir, f"{staged.name}.json") if self.out_dir else None)
         if target and not self.force:
-            previous = results.read(target)
-            if previous is not None and previous.get("fingerprint") == self.session.fingerprint(staged):
+            previous = results.current(target, self.session.fingerprint(staged))
+            if previous is not None:
                 return Outcome(path, staged.name, "unchanged", previous, target)
         result = self.session.grade(staged, slot, self.abort)
         if result is None:

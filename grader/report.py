@@ -159,16 +159,7 @@ def write_csv(klass, path):
                          *(per_suite.get(suite, "") for suite in suites), "graded"])
     for entry in klass.not_graded:
         writer.writerow([_cell(entry["name"]), "", "", *([""] * len(suites)), "could not grade"])
-    _write_text(path, buffer.getvalue())
-
-
-def _write_text(path, text):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.tmp")
-    with open(temporary, "w", encoding="utf-8", newline="") as handle:
-        handle.write(text)
-    os.replace(temporary, path)
+    results.write_text_atomic(path, buffer.getvalue())
 
 
 SCRIPT = """
@@ -323,4 +314,4 @@ def _marked(code, slices):
 
 
 def write_html(klass, path, pairs=()):
-    _write_text(path, render_html(klass, pairs))
+    results.write_text_atomic(path, render_html(klass, pairs))

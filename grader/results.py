@@ -32,13 +32,17 @@ def dumps(result, indent=2):
 
 
 def write_atomic(path, result):
-    """Write JSON next to ``path``, then rename: a reader sees the old file or the new, never half."""
+    """Write a result as strict JSON (see ``write_text_atomic``)."""
+    write_text_atomic(path, dumps(result) + "\n")
+
+
+def write_text_atomic(path, text):
+    """Write next to ``path``, then rename: a reader sees the old file or the new, never half."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp",
-                                     delete=False, encoding="utf-8") as handle:
-        handle.write(dumps(result))
-        handle.write("\n")
+                                     delete=False, encoding="utf-8", newline="") as handle:
+        handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(handle.name, path)
@@ -70,10 +74,10 @@ def read(path):
         return None
 
 
-def is_current(path, fingerprint):
-    """Whether a finished result at ``path`` was graded from exactly these inputs."""
+def current(path, fingerprint):
+    """The finished result at ``path`` if it was graded from exactly these inputs, else None."""
     previous = read(path)
-    return previous is not None and previous.get("fingerprint") == fingerprint
+    return previous if isinstance(previous, dict) and previous.get("fingerprint") == fingerprint else None
 
 
 QUESTIONS = {"forward": "Q1", "backward": "Q2", "topo_sort": "Q3", "compute_gradient": "Q4", "softmax_loss": "Q5",
