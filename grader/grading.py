@@ -103,20 +103,22 @@ class Session:
                 "reference": self.reference(staged.year).digest(), "grader": __version__,
                 "cases": sorted(self.selected(staged.year)), "strict": self.strict}
 
-    def execute(self, staged, slot=0, abort=None):
+    def execute(self, staged, slot=0, abort=None, on_progress=None):
         """Run the selected cases of a staged submission in confined children of ``slot``."""
         return supervise.execute(self.sandbox, staged.directory, self.selected(staged.year), mode="grade",
                                  data=self.dataset.child_paths(), seed=self.seed, year=staged.year,
                                  student=years.student_functions(staged.year),
-                                 case_timeouts=self.reference(staged.year).case_timeouts(), slot=slot, abort=abort)
+                                 case_timeouts=self.reference(staged.year).case_timeouts(), slot=slot, abort=abort,
+                                 on_progress=on_progress)
 
-    def grade(self, staged, slot=0, abort=None):
+    def grade(self, staged, slot=0, abort=None, on_progress=None):
         """The result of a staged submission; None when ``abort`` was set before it finished.
 
-        Jobs grading at once each use their own ``slot``.
+        Jobs grading at once each use their own ``slot``; ``on_progress(done, total)``
+        hears of each case as it finishes.
         """
         started = time.monotonic()
-        execution = self.execute(staged, slot, abort)
+        execution = self.execute(staged, slot, abort, on_progress)
         if execution.aborted:
             return None
         scoring_started = time.monotonic()

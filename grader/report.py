@@ -141,7 +141,7 @@ def summary_lines(klass):
     return lines
 
 
-def _cell(value):
+def spreadsheet_cell(value):
     """A CSV cell that no spreadsheet runs as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_STARTS) else text
@@ -155,10 +155,10 @@ def write_csv(klass, path):
     writer.writerow(["name", "handout", "total", *suites, "status"])
     for result in klass.results:
         per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
-        writer.writerow([_cell(result["name"]), result.get("handout", ""), result["score"],
+        writer.writerow([spreadsheet_cell(result["name"]), result.get("handout", ""), result["score"],
                          *(per_suite.get(suite, "") for suite in suites), "graded"])
     for entry in klass.not_graded:
-        writer.writerow([_cell(entry["name"]), "", "", *([""] * len(suites)), "could not grade"])
+        writer.writerow([spreadsheet_cell(entry["name"]), "", "", *([""] * len(suites)), "could not grade"])
     results.write_text_atomic(path, buffer.getvalue())
 
 
@@ -233,13 +233,17 @@ def _histogram(bins, width=640, height=180, top=18):
     return "".join(parts)
 
 
+def content_security_policy():
+    """The page's policy: its own styles and images, and no script but its own, by hash."""
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    return f"default-src 'none'; style-src 'unsafe-inline'; img-src data:; script-src 'sha256-{digest}'"
+
+
 def render_html(klass, pairs=()):
     """One self-contained page: the gradebook, two charts, each student's failures, similar pairs."""
     suites = list(scores.SUITE_POINTS)
-    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
-           f"img-src data:; script-src 'sha256-{digest}'\">",
+           f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy()}\">",
            "<title>needle-grader: class report</title>", f"<style>{STYLE}</style></head><body>",
            "<h1>Class report</h1>",
            f"<p>{len(klass.results)} graded, {len(klass.not_graded)} could not be graded.</p>",

@@ -94,7 +94,7 @@ def render(result, verbose=False, student=False):
     ``student`` (``grader check``): questions instead of the grading set-up,
     and a word about fresh inputs.
     """
-    lines = [click.style(f"{result['name']}: {_points(result['score'])} / {_points(result['max_score'])}", bold=True)]
+    lines = [click.style(f"{result['name']}: {points(result['score'])} / {points(result['max_score'])}", bold=True)]
     lines.append(f"  handout: {result['handout']}")
     if not student:
         env = result["environment"]
@@ -107,25 +107,18 @@ def render(result, verbose=False, student=False):
         lines.append(f"  note: {note}")
     lines.append("")
     lines.append(f"  {'question' if student else 'suite':<22}{'score':>14}   cases")
-    for suite in result["suites"]:
-        scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
-        advisories = [case for case in suite["cases"] if case not in scored]
-        passed = sum(case["status"] == "passed" for case in scored)
-        score = f"{_points(suite['score'])} / {_points(suite['max_score'])}"
-        summary = f"{passed}/{len(scored)} passed"
-        if advisories:
-            summary += f", tips {sum(case['status'] == 'passed' for case in advisories)}/{len(advisories)}"
-        title = f"{QUESTIONS[suite['name']]} {suite['name']}" if student else suite["name"]
+    for question in feedback(result, verbose):
+        score = f"{points(question['score'])} / {points(question['max_score'])}"
+        summary = f"{question['passed']}/{question['scored']} passed"
+        if question["tips"]:
+            summary += f", tips {question['tips_passed']}/{question['tips']}"
+        title = f"{question['question']} {question['suite']}" if student else question["suite"]
         lines.append(f"  {title:<22}{score:>14}   {summary}")
-        for case in scored + advisories:
-            if case["status"] == "passed" and not verbose:
-                continue
-            mark, colour = ADVISORY_MARK if case in advisories and case["status"] != "passed" \
-                else STATUS_MARKS[case["status"]]
-            first, *rest = (case["message"] or case["status"]).splitlines() if verbose else brief(case)
-            lines.append(f"    {click.style(mark, fg=colour)} {case['name']}: {first}")
+        for case in question["cases"]:
+            first, *rest = case["lines"]
+            lines.append(f"    {click.style(case['mark'], fg=case['colour'])} {case['name']}: {first}")
             lines.extend(f"        {line}" for line in rest)
-    lines.append(f"  {'total':<22}{_points(result['score']) + ' / ' + _points(result['max_score']):>14}")
+    lines.append(f"  {'total':<22}{points(result['score']) + ' / ' + points(result['max_score']):>14}")
     if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
            for suite in result["suites"] for case in suite["cases"]):
         lines.append("  (TIP: a check beyond the homework, worth no points" + ("" if student else " unless --strict") +
@@ -133,6 +126,31 @@ def render(result, verbose=False, student=False):
     if student:
         lines.append(f"  {FRESH_INPUTS}")
     return "\n".join(lines)
+
+
+def feedback(result, verbose=False):
+    """Per suite, what a reader is shown: the score, how many cases passed, and each case not passed.
+
+    Advisory cases worth no points are counted apart, as tips. Each case shown
+    has its mark (``FAIL``, ``TIP``...), its colour and its lines: ``brief``, or
+    with ``verbose`` the whole message, and the cases that passed too.
+    """
+    for suite in result["suites"]:
+        scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
+        advisories = [case for case in suite["cases"] if case not in scored]
+        shown = []
+        for case in scored + advisories:
+            if case["status"] == "passed" and not verbose:
+                continue
+            mark, colour = ADVISORY_MARK if case in advisories and case["status"] != "passed" \
+                else STATUS_MARKS[case["status"]]
+            lines = (case["message"] or case["status"]).splitlines() if verbose else brief(case)
+            shown.append({"name": case["name"], "mark": mark, "colour": colour, "status": case["status"],
+                          "tip": case in advisories, "lines": lines or [case["status"]]})
+        yield {"suite": suite["name"], "question": QUESTIONS[suite["name"]], "score": suite["score"],
+               "max_score": suite["max_score"], "passed": sum(case["status"] == "passed" for case in scored),
+               "scored": len(scored), "tips_passed": sum(case["status"] == "passed" for case in advisories),
+               "tips": len(advisories), "cases": shown}
 
 
 def brief(case):
@@ -161,5 +179,5 @@ def brief(case):
     return [first, second]
 
 
-def _points(value):
+def points(value):
     return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))

@@ -233,13 +233,14 @@ def probe(sandbox):
 
 
 def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0,
-            abort=None):
+            abort=None, on_progress=None):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
     ``cases`` empty runs every case of the handout ``year`` (the reference run).
     ``student`` lists that handout's student functions as ``(module, qualified
     name)``. When the event ``abort`` is set, the child is killed and the
-    execution returned marked ``aborted``. Returns an ``Execution``.
+    execution returned marked ``aborted``. ``on_progress(done, total)`` hears
+    each time a case finishes. Returns an ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
@@ -266,13 +267,14 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
                                              year, student)
         child = Child(sandbox, slot, config, uid, wrapper)
-        progress = _watch(child, execution, case_timeouts or {}, blocked, abort)
+        progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress)
         if progress == "aborted":
             execution.aborted = True
             break
         stdout.absorb(child.stdout)
         stderr.absorb(child.stderr)
         remaining = [case for case in remaining if not _finished(execution.cases[case])]
+        _report_progress(execution, on_progress)
         if progress == "done":
             _fail_remaining(execution, remaining, "error", "not run: the test session ended before this case")
             break
@@ -288,6 +290,11 @@ def _finished(run):
     return run.ended or run.status is not None
 
 
+def _report_progress(execution, on_progress):
+    if on_progress is not None:
+        on_progress(sum(_finished(run) for run in execution.cases.values()), len(execution.cases))
+
+
 def _fail_remaining(execution, remaining, status, message):
     for case in remaining:
         run = execution.cases[case]
@@ -295,7 +302,7 @@ def _fail_remaining(execution, remaining, status, message):
             run.status, run.message = status, message
 
 
-def _watch(child, execution, case_timeouts, blocked, abort=None):
+def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None):
     """Feed one child's frames into ``execution``; return "done", "died", "stuck" or "aborted"."""
     limits = child.sandbox.limits
     state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
@@ -316,6 +323,8 @@ def _watch(child, execution, case_timeouts, blocked, abort=None):
                 break
             _, header, payload = event
             _handle(header, payload, child, execution, state, timeout_of)
+            if header.get("type") == "end":
+                _report_progress(execution, on_progress)
     except wire.WireError as exc:
         state["failure"] = ("wire", str(exc))
     finally:

@@ -68,7 +68,7 @@ def test_the_gradebook_csv_has_a_row_per_student_and_no_formulas(graded_class, t
 
 
 def test_a_formula_guard_is_applied_to_every_dangerous_start():
-    assert [report._cell(text) for text in ("=1+1", "+1", "-1", "@SUM(A1)", "plain", 3.5)] == [
+    assert [report.spreadsheet_cell(text) for text in ("=1+1", "+1", "-1", "@SUM(A1)", "plain", 3.5)] == [
         "'=1+1", "'+1", "'-1", "'@SUM(A1)", "plain", "3.5"]
 
 

@@ -252,14 +252,14 @@ def apply(plan, report):
     os.chdir(plan["cwd"])
 
 
-def die_with_parent(parent):
-    """Be killed when the grader dies, so a grader killed mid-batch leaves no child running.
+def die_with_parent(parent, signum=signal.SIGKILL):
+    """Be killed (by ``signum``) when the grader dies, so a grader killed mid-batch leaves no child running.
 
     Set after the uid changes, which would clear it; a grader already gone
     before that is caught by comparing the parent's pid (``None`` under
     bubblewrap, whose init is the parent and dies with the grader).
     """
     if platform.system() == "Linux":
-        _libc().prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        _libc().prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os._exit(71)
