@@ -11,9 +11,10 @@ import click
 
 from . import (__version__, batch, datasets, gradescope, grading, handout, isolation, progress, reference, report,
                results, scores, similarity, submission, years)
+from .serve import ServiceError, commands as service_commands
 
 KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
-                isolation.SandboxError, report.ReportError, FileExistsError, OSError)
+                isolation.SandboxError, report.ReportError, ServiceError, FileExistsError, OSError)
 
 
 class Grader(click.Group):
@@ -371,3 +372,6 @@ def handout_command(out, with_solutions, year, force):
     written = years.write_handout(out, with_solutions=with_solutions, overwrite=force, year=year)
     for path in written:
         click.echo(f"wrote {path}")
+
+
+service_commands.register(main)

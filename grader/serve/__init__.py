@@ -1,0 +1,23 @@
+"""``grader serve``: a course runs homework 1 on its own machines.
+
+Students submit during the homework and see only their own feedback; the
+sandbox grades each submission with the same grading session ``grader run``
+uses; the instructor has a live gradebook. The pieces, one module each:
+
+- ``models``: the course's records (SQLAlchemy 2), migrated by Alembic (``migrations/``);
+- ``store``: opening a course's database from its folder or URL, and the course's settings;
+- ``policy``: deadlines, late penalties, submission limits and which submission counts, as plain rules;
+- ``jobs``: the queue (Huey) and the leases that make every job graded exactly once;
+- ``worker``: what a worker process does with a job;
+- ``app``: the web app and its JSON API (FastAPI);
+- ``gradebook``: the instructor's gradebook, its CSV exports and the class report;
+- ``client``: ``grader submit``, a client of the API that needs nothing beyond the standard library;
+- ``commands``: the ``grader course``, ``serve``, ``worker`` and ``submit`` commands.
+
+Nothing in the grading core imports this package; it reaches grading only
+through ``grading.Session``.
+"""
+
+
+class ServiceError(Exception):
+    """A course or service request that cannot be carried out; the message says why in one line."""

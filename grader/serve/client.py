@@ -1,0 +1,91 @@
+"""``grader submit``: send a homework to a course's server, and optionally wait for its feedback.
+
+Only what the grader reads is sent: the Python sources under ``python/`` and
+``apps/`` of the homework (found at any depth, as ``grader run`` finds them),
+zipped. It speaks the JSON API with the standard library alone.
+"""
+
+import io
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+
+from .. import results, submission
+from . import ServiceError
+
+POLL_SECONDS = 1.0
+
+
+def pack(path):
+    """``(name, zip bytes)`` of the sources the grader reads from the homework at ``path``."""
+    sources, _ = submission.read_sources(path)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for relative in sorted(sources):
+            archive.writestr(relative, sources[relative])
+    return f"{submission.submission_name(path) or 'hw1'}.zip", buffer.getvalue()
+
+
+class Client:
+    def __init__(self, server, token, timeout=60):
+        self.server = server.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _call(self, method, path, body=None, content_type=None):
+        request = urllib.request.Request(self.server + path, data=body, method=method,
+                                         headers={"Authorization": f"Bearer {self.token}",
+                                                  "Accept": "application/json",
+                                                  **({"Content-Type": content_type} if content_type else {})})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as reply:
+                return json.loads(reply.read().decode("utf-8"))
+        except urllib.error.HTTPError as exc:
+            raise ServiceError(f"{self.server} refused: {_error_text(exc)}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ServiceError(f"cannot reach {self.server}: {getattr(exc, 'reason', exc)}") from None
+
+    def submit(self, name, data):
+        boundary = uuid.uuid4().hex
+        body = (f'--{boundary}\r\nContent-Disposition: form-data; name="archive"; filename="{name}"\r\n'
+                "Content-Type: application/zip\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+        return self._call("POST", "/api/submissions", body, f"multipart/form-data; boundary={boundary}")
+
+    def submission(self, submission_id):
+        return self._call("GET", f"/api/submissions/{submission_id}")
+
+
+def _error_text(exc):
+    try:
+        text = json.loads(exc.read().decode("utf-8"))["error"]
+    except (ValueError, KeyError, TypeError, OSError):
+        text = exc.reason
+    retry = exc.headers.get("Retry-After") if exc.headers else None
+    return f"{exc.code}: {text}" + (f" (retry after {retry} s)" if retry and "again in" not in str(text) else "")
+
+
+def submit(path, server, token, wait=False, echo=print, progress=print):
+    """Send the homework; with ``wait``, follow it and return the feedback table. The submission's JSON."""
+    client = Client(server, token)
+    name, data = pack(path)
+    sent = client.submit(name, data)
+    echo(f"submitted {name} as submission {sent['id']}: queued at position {sent['position']}")
+    if not wait:
+        return sent
+    shown = None
+    while True:
+        state = client.submission(sent["id"])
+        if state["summary"] != shown:
+            shown = state["summary"]
+            progress(shown)
+        if state["status"] not in ("queued", "running"):
+            break
+        time.sleep(POLL_SECONDS)
+    if state["status"] == "graded":
+        echo(results.render(state["result"], student=True))
+    else:
+        echo(f"could not grade: {state['error']}")
+    return state

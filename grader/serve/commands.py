@@ -1,0 +1,382 @@
+"""The service's commands: ``grader course ...``, ``grader serve``, ``grader worker``, ``grader submit``.
+
+They load the service's packages (FastAPI, SQLAlchemy, Huey...) only when
+run, so ``grader run`` works without them; without them, these commands say
+how to install them.
+"""
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import click
+
+from ..years import YEARS
+from . import ServiceError, settings
+
+DATABASE_ENV, QUEUE_ENV, TOKEN_ENV = "NEEDLE_GRADER_DATABASE", "NEEDLE_GRADER_QUEUE", "NEEDLE_GRADER_TOKEN"
+STOP_SECONDS = 15      # a worker's grace to give its running jobs back when the service stops
+
+database_option = click.option("--database", help="The course's database URL (postgresql://...), instead of "
+                                                  "the one the course folder names (course.db in it by default).")
+queue_option = click.option("--queue", help="The queue's URL (redis://... or postgresql://...), instead of the "
+                                            "one the course folder names (queue.db in it by default).")
+
+
+def _needs_service():
+    try:
+        import alembic  # noqa: F401
+        import fastapi  # noqa: F401
+        import huey  # noqa: F401
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        raise ServiceError(f"the course service needs its packages ({exc.name} is missing): "
+                           "pip install 'needle-grader[serve]'") from None
+
+
+def _open(folder, database=None, queue=None, migrate=True, create=False):
+    """The course's location and database; ``migrate`` brings an older schema up to date."""
+    _needs_service()
+    from .store import COURSE_FILE, Database, Location
+
+    if create:
+        os.makedirs(folder, exist_ok=True)
+    elif not os.path.isfile(os.path.join(folder, COURSE_FILE)) and not database:
+        raise ServiceError(f"{folder}: no course here (grader course init {folder} --year YEAR creates one)")
+    location = Location.of_folder(folder, database, queue)
+    db = Database(location.database)
+    if migrate:
+        db.upgrade()
+    return location, db
+
+
+def _jobs_default():
+    from .. import batch, isolation
+
+    return batch.default_jobs(isolation.Limits().memory_bytes)[0]
+
+
+@click.group(name="course")
+def course_group():
+    """Run a course: create it, its roster, its settings, extensions, regrades."""
+
+
+@course_group.command(name="init")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--year", type=click.Choice(YEARS), required=True,
+              help="The handout year the course uses: every submission is graded as it.")
+@click.option("--deadline", help="ISO-8601, e.g. 2026-12-14T23:59:00-05:00 (without an offset: this machine's "
+                                 "local time).")
+@click.option("--title", default="10-714 homework 1", show_default=True, help="Shown on every page.")
+@database_option
+@queue_option
+def course_init(folder, year, deadline, title, database, queue):
+    """Create a course in FOLDER: its database, its settings and a secret grading seed."""
+    from . import store
+    from .models import Course
+
+    location, db = _open(folder, database, queue, create=True)
+    try:
+        with db.session() as session:
+            if session.get(Course, 1) is not None:
+                raise ServiceError(f"{folder} already holds a course: grader course set changes its settings")
+            course = store.new_course(year, title)
+            if deadline:
+                settings.apply_settings(course, {"deadline": deadline})
+            session.add(course)
+            lines = settings.describe(course)
+        location.save(folder)
+    finally:
+        db.close()
+    click.echo(f"created the course in {folder} (database {store.redacted(location.database)}, queue "
+               f"{store.redacted(location.queue)}), with a secret grading seed")
+    for line in lines:
+        click.echo(f"  {line}")
+    click.echo(f"next: grader course roster {folder} students.csv --instructor NAME, then grader serve {folder}")
+
+
+def _setting_options(command):
+    for name, (_, meaning) in reversed(settings.SETTINGS.items()):
+        command = click.option(f"--{name.replace('_', '-')}", name, help=meaning)(command)
+    return command
+
+
+@course_group.command(name="set")
+@click.argument("folder", type=click.Path(file_okay=False))
+@_setting_options
+@click.option("--new-seed", is_flag=True, help="Draw a new secret grading seed (then regrade).")
+@database_option
+@queue_option
+def course_set(folder, new_seed, database, queue, **changes):
+    """Change the course's settings; without options, show them."""
+    import secrets
+
+    changes = {name: value for name, value in changes.items() if value is not None}
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            course = db.course(session)
+            settings.apply_settings(course, changes)
+            if new_seed:
+                course.seed = secrets.randbits(63)
+            lines = settings.describe(course)
+    finally:
+        db.close()
+    for line in lines:
+        click.echo(line)
+    if new_seed:
+        click.echo(f"a new secret seed is drawn: grader course regrade {folder} grades every counted submission "
+                   "with it")
+
+
+@course_group.command(name="roster")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("students_csv", type=click.Path(dir_okay=False), required=False)
+@click.option("--instructor", "instructors", multiple=True, help="Add an instructor of this name (repeatable).")
+@database_option
+@queue_option
+def course_roster(folder, students_csv, instructors, database, queue):
+    """Add the students of STUDENTS_CSV (a name column; email and id optional) and print name,token.
+
+    Only people new to the roster get a token: tokens are kept hashed, so
+    nobody's token can be shown again (grader course token issues a new one).
+    """
+    from . import store
+    from .models import INSTRUCTOR, STUDENT
+
+    entries = _read_roster(students_csv) if students_csv else []
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            db.course(session)
+            issued = store.add_people(session, entries, STUDENT)
+            issued += store.add_people(session, [{"name": name} for name in instructors], INSTRUCTOR)
+    finally:
+        db.close()
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(["name", "token"])
+    writer.writerows(issued)
+    sys.stdout.flush()
+    kept = len(entries) + len(instructors) - len(issued)
+    click.echo(f"{len(issued)} added" + (f"; {kept} already on the roster kept their tokens" if kept else ""),
+               err=True)
+
+
+def _read_roster(path):
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "name" not in [name.strip() for name in reader.fieldnames]:
+                raise ServiceError(f"{path}: a roster needs a name column (email and id are optional)")
+            return [{key.strip(): (value or "") for key, value in row.items() if key} for row in reader]
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ServiceError(f"{path}: cannot be read as a CSV roster ({exc})") from None
+
+
+@course_group.command(name="token")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("name")
+@database_option
+@queue_option
+def course_token(folder, name, database, queue):
+    """Issue NAME a new token (their old one stops working) and print it."""
+    from . import store
+
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            token = store.reissue_token(session, name)
+    finally:
+        db.close()
+    click.echo(token)
+
+
+@course_group.command(name="extend")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("name")
+@click.option("--until", required=True, help="The student's own deadline (ISO-8601), or none to remove it.")
+@database_option
+@queue_option
+def course_extend(folder, name, until, database, queue):
+    """Give student NAME an extension until a later deadline."""
+    from sqlalchemy import select
+
+    from .models import Person
+
+    moment = None if until.strip().lower() == "none" else settings.parse_time(until, "--until")
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            person = session.scalars(select(Person).where(Person.name == name)).first()
+            if person is None:
+                raise ServiceError(f"no one named {name!r} on the roster")
+            person.extension_until = moment
+    finally:
+        db.close()
+    click.echo(f"{name}: deadline " + (moment.isoformat() if moment else "the course's"))
+
+
+@course_group.command(name="regrade")
+@click.argument("folder", type=click.Path(file_okay=False))
+@database_option
+@queue_option
+def course_regrade(folder, database, queue):
+    """Grade every student's counted submission again, behind students' new submissions."""
+    from . import gradebook, jobs
+
+    location, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            added = gradebook.regrade_counted(session, db.course(session))
+            session.flush()
+            pending = [(job.id, job.priority) for job in added]
+        grading_queue = jobs.Queue(location.queue)
+        for job_id, priority in pending:
+            grading_queue.send(job_id, priority)
+        grading_queue.close()
+    finally:
+        db.close()
+    click.echo(f"{len(pending)} counted submissions queued for regrading")
+
+
+@course_group.command(name="gradebook")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), required=True, help="Write the gradebook here.")
+@click.option("--layout", type=click.Choice(("canvas", "full")), default="canvas", show_default=True,
+              help="Canvas's gradebook import, or every column.")
+@database_option
+@queue_option
+def course_gradebook(folder, csv_path, layout, database, queue):
+    """Write the gradebook as CSV: each student's counted score."""
+    from .. import results
+    from . import gradebook
+
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            course = db.course(session)
+            rows = gradebook.rows(session, course)
+            text = gradebook.csv_canvas(rows, course.title) if layout == "canvas" else gradebook.csv_full(rows)
+    finally:
+        db.close()
+    results.write_text_atomic(csv_path, text)
+    click.echo(f"gradebook of {len(rows)} students written to {csv_path}")
+
+
+@click.command(name="serve")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8714, show_default=True)
+@click.option("--workers", type=click.IntRange(min=0),
+              help="Grading processes on this machine [default: as grader run --jobs; 0 when workers run "
+                   "elsewhere (grader worker)].")
+@click.option("--https-only", is_flag=True, help="Send the session cookie only over HTTPS (behind a TLS proxy).")
+@database_option
+@queue_option
+def serve_command(folder, host, port, workers, https_only, database, queue):
+    """Serve the course in FOLDER: the web app, the queue, and WORKERS grading processes."""
+    import uvicorn
+
+    from . import store
+    from .app import create_app
+
+    location, db = _open(folder, database, queue)
+    with db.session() as session:
+        title = db.course(session).title
+    db.close()
+    workers = _jobs_default() if workers is None else workers
+    app = create_app(location, https_only=https_only)
+    grading = _WorkerProcess(location, workers) if workers else None
+    click.echo(f"serving {title!r} at http://{host}:{port}/ (database {store.redacted(location.database)}, queue "
+               f"{store.redacted(location.queue)}) with {workers} grading process{'es' if workers != 1 else ''}; "
+               "Ctrl-C stops")
+    try:
+        if grading:
+            grading.start()
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+    finally:
+        if grading:
+            grading.stop()
+
+
+class _WorkerProcess(threading.Thread):
+    """``grader worker`` beside the web app: restarted if it dies, stopped (jobs given back) with it."""
+
+    def __init__(self, location, processes):
+        super().__init__(daemon=True, name="worker-process")
+        self.env = {**os.environ, DATABASE_ENV: location.database, QUEUE_ENV: location.queue}
+        self.processes = processes
+        self.stopping = threading.Event()
+        self.process = None
+
+    def _start(self):
+        from ..kit import confine
+
+        # Its own session, so a terminal's Ctrl-C reaches only the server, which stops it gently;
+        # it dies with this thread if the server is killed.
+        return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--jobs", str(self.processes)],
+                                env=self.env, start_new_session=True,
+                                preexec_fn=lambda: confine.die_with_parent(None, signal.SIGTERM))
+
+    def run(self):
+        self.process = self._start()
+        while not self.stopping.wait(1.0):
+            if self.process.poll() is not None:
+                click.echo(f"grader: the worker exited ({self.process.returncode}); starting another", err=True)
+                self.process = self._start()
+        self.process.send_signal(signal.SIGTERM)   # Huey's immediate stop: running jobs are given back
+        try:
+            self.process.wait(STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self):
+        self.stopping.set()
+        self.join()
+
+
+@click.command(name="worker")
+@click.argument("folder", type=click.Path(file_okay=False), required=False)
+@click.option("--database", envvar=DATABASE_ENV, help=f"The course's database URL [env: {DATABASE_ENV}].")
+@click.option("--queue", envvar=QUEUE_ENV, help=f"The queue's URL [env: {QUEUE_ENV}].")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), help="Grading processes [default: as grader run --jobs].")
+def worker_command(folder, database, queue, jobs):
+    """Grade a course's submissions on this machine: it needs only the database and queue URLs.
+
+    Give the URLs (or FOLDER, a course folder on this machine). The reference
+    values of the course's year and secret seed are computed here and cached.
+    Stop it with SIGTERM or Ctrl-C: jobs it was grading go back to the queue.
+    """
+    _needs_service()
+    from . import worker
+    from .store import Location, database_url
+
+    if folder:
+        location = Location.of_folder(folder, database, queue)
+        database, queue = location.database, location.queue
+    if not database or not queue:
+        raise click.UsageError("give the course's --database and --queue URLs (or a course FOLDER)")
+    worker.run(database_url(database), queue, jobs or _jobs_default(), echo=lambda text: click.echo(text, err=True))
+
+
+@click.command(name="submit")
+@click.argument("path", type=click.Path())
+@click.option("--server", required=True, help="The course's server, e.g. https://grader.example.edu/")
+@click.option("--token", envvar=TOKEN_ENV, required=True, help=f"Your token [env: {TOKEN_ENV}].")
+@click.option("--wait", is_flag=True, help="Wait for the grading and print its feedback, as grader check does.")
+def submit_command(path, server, token, wait):
+    """Submit your homework at PATH to your course's server (only python/ and apps/ are sent)."""
+    from . import client
+
+    state = client.submit(path, server, token, wait, echo=click.echo, progress=lambda text: click.echo(text, err=True))
+    if wait and state["status"] != "graded":
+        sys.exit(1)
+
+
+def register(group):
+    for command in (course_group, serve_command, worker_command, submit_command):
+        group.add_command(command)

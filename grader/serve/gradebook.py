@@ -1,0 +1,198 @@
+"""What the course's records say: each submission's state, each student's counted score, the exports.
+
+A submission's state is that of its newest job (a regrade makes it queued
+again), and its result is that of its newest graded job. A student's
+counted submission follows the course's rule (``policy.counted``); the
+gradebook says which one counts and why. Exports: a CSV with everything,
+one a learning-management system imports (Canvas's layout), and the class
+report of ``grader report`` for the counted submissions.
+"""
+
+import csv
+import io
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from .. import report, results, scores
+from . import jobs, policy
+from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, Person, Submission
+
+STATUS = {QUEUED: "queued", RUNNING: "running", DONE: "graded", FAILED: "could not grade"}
+CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+cell = report.spreadsheet_cell
+
+
+def newest(submission, state=None):
+    chosen = [job for job in submission.jobs if state is None or job.state == state]
+    return chosen[-1] if chosen else None
+
+
+def lateness(course, submission):
+    """``(days late, penalty factor)`` of a submission under the course's rules as they stand now."""
+    deadline = policy.deadline_of(course.deadline, submission.person.extension_until)
+    days = policy.days_late(submission.submitted_at, deadline)
+    return days, policy.penalty_factor(course.late_policy, course.penalty_per_day, days)
+
+
+def submission_json(session, course, submission, for_instructor):
+    """What the API says of a submission; a student's copy of the result withholds the secret seed."""
+    job, graded = newest(submission), newest(submission, DONE)
+    days, factor = lateness(course, submission)
+    result = None
+    if graded is not None:
+        result = json.loads(graded.result)
+        if not for_instructor:
+            result["environment"]["seed"] = None
+    place = jobs.position(session, job)
+    return {
+        "id": submission.id,
+        "student": submission.person.name,
+        "status": STATUS[job.state],
+        "summary": summary(job, place, graded),
+        "position": place,
+        "submitted_at": submission.submitted_at.isoformat(),
+        "late": days > 0,
+        "days_late": days,
+        "penalty": round(1 - factor, 4),
+        "cases_done": job.cases_done,
+        "cases_total": job.cases_total,
+        "error": job.error if job.state == FAILED else None,
+        "regrading": job.purpose == "regrade" and job.state in (QUEUED, RUNNING),
+        "archive": submission.archive_name,
+        "score": graded.score if graded else None,
+        "max_score": graded.max_score if graded else None,
+        "result": result,
+    }
+
+
+def summary(job, place, graded):
+    """The state in words: "queued: 2nd in line", "running: 12 of 89 cases", "graded: 97.28 / 100"."""
+    again = " (regrade)" if job.purpose == "regrade" else ""
+    if job.state == QUEUED:
+        return f"queued: {_ordinal(place)} in line{again}"
+    if job.state == RUNNING:
+        return f"running: {job.cases_done} of {job.cases_total} cases{again}" if job.cases_total \
+            else f"running{again}"
+    if job.state == DONE:
+        return f"graded: {results.points(graded.score)} / {results.points(graded.max_score)}"
+    return "could not grade"
+
+
+def _ordinal(number):
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+def students(session):
+    return session.scalars(select(Person).where(Person.role == STUDENT).order_by(Person.name).options(
+        selectinload(Person.submissions).selectinload(Submission.jobs))).all()
+
+
+def rows(session, course):
+    """One row per student: the counted submission, its score after any late penalty, and why."""
+    out = []
+    for person in students(session):
+        graded = []
+        for submission in person.submissions:
+            job = newest(submission, DONE)
+            if job is not None:
+                days, factor = lateness(course, submission)
+                graded.append(policy.Graded(submission.id, submission.submitted_at, job.score, job.max_score,
+                                            days, factor))
+        chosen, why = policy.counted(graded, course.counts)
+        suites = {}
+        if chosen is not None:
+            suites = json.loads(newest(session.get(Submission, chosen.id), DONE).suites or "{}")
+        out.append({
+            "student": person.name, "email": person.email, "id": person.external_id,
+            "submissions": len(person.submissions),
+            "late_submissions": sum(entry.days_late > 0 for entry in graded),
+            "counted": chosen.id if chosen else None, "why": why,
+            "late": bool(chosen and chosen.days_late), "days_late": chosen.days_late if chosen else 0,
+            "penalty": round(1 - chosen.factor, 4) if chosen else 0.0,
+            "raw_score": chosen.score if chosen else None,
+            "score": round(chosen.counted_score, 2) if chosen else None,
+            "max_score": chosen.max_score if chosen else None,
+            "suites": suites,
+            "extension_until": person.extension_until.isoformat() if person.extension_until else None,
+        })
+    return out
+
+
+def csv_full(gradebook):
+    """Every column of the gradebook, one row per student."""
+    suites = list(scores.SUITE_POINTS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["student", "email", "id", "score", "max_score", "raw_score", "penalty", "days_late",
+                     "counted_submission", "why", "submissions", *suites])
+    for row in gradebook:
+        writer.writerow([cell(row["student"]), cell(row["email"]), cell(row["id"]), _blank(row["score"]),
+                         _blank(row["max_score"]), _blank(row["raw_score"]), row["penalty"], row["days_late"],
+                         _blank(row["counted"]), cell(row["why"]), row["submissions"],
+                         *(_blank(row["suites"].get(suite)) for suite in suites)])
+    return buffer.getvalue()
+
+
+def csv_canvas(gradebook, title, max_score=100):
+    """Canvas's gradebook import: its identity columns, a "Points Possible" row, one assignment column.
+
+    Only the roster's id (as SIS User ID) and e-mail (as SIS Login ID) are
+    known here; Canvas matches a row on any of them. A student with nothing
+    graded gets an empty cell, which Canvas leaves as it is.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    column = cell(title)
+    writer.writerow([*CANVAS_IDENTITY, column])
+    writer.writerow(["Points Possible", "", "", "", "", max_score])
+    for row in gradebook:
+        writer.writerow([cell(row["student"]), "", cell(row["id"]), cell(row["email"]), "", _blank(row["score"])])
+    return buffer.getvalue()
+
+
+def _blank(value):
+    return "" if value is None else value
+
+
+def class_report(session, course):
+    """The HTML of ``grader report`` for every student's counted submission."""
+    results, not_graded = [], []
+    for row in rows(session, course):
+        if row["counted"] is None:
+            continue
+        result = json.loads(newest(session.get(Submission, row["counted"]), DONE).result)
+        result["name"] = row["student"]
+        results.append(result)
+    return report.render_html(report.ClassResults(results, not_graded, []))
+
+
+def queue_lists(session):
+    """The queue as the instructor sees it: waiting (in order), running, and could not grade."""
+    def entry(job):
+        submission = job.submission
+        return {"job": job.id, "submission": submission.id, "student": submission.person.name,
+                "purpose": job.purpose, "attempts": job.attempts, "enqueued_at": job.enqueued_at.isoformat(),
+                "started_at": job.started_at.isoformat() if job.started_at else None,
+                "cases_done": job.cases_done, "cases_total": job.cases_total, "worker": job.lease_owner,
+                "error": job.error, "internal": job.internal}
+
+    waiting = session.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.priority.desc(), Job.id)).all()
+    running = session.scalars(select(Job).where(Job.state == RUNNING).order_by(Job.started_at)).all()
+    failed = session.scalars(select(Job).where(Job.state == FAILED).order_by(Job.finished_at.desc()).limit(200)).all()
+    return {"waiting": [dict(entry(job), position=index) for index, job in enumerate(waiting, 1)],
+            "running": [entry(job) for job in running], "failed": [entry(job) for job in failed]}
+
+
+def regrade_counted(session, course):
+    """A regrade job for every student's counted submission, unless one is already waiting or running."""
+    added = []
+    for row in rows(session, course):
+        if row["counted"] is None:
+            continue
+        record = session.get(Submission, row["counted"])
+        if newest(record).state not in (QUEUED, RUNNING):
+            added.append(jobs.add(session, record, "regrade"))
+    return added

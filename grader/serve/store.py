@@ -1,0 +1,217 @@
+"""Where a course lives: its folder, its database and queue URLs, its schema, its settings.
+
+A course's folder holds ``course.json``, which names the database and the
+queue. By default both are SQLite files in the folder (``course.db``,
+``queue.db``): one machine, no other service. A course on several machines
+names a PostgreSQL database (``postgresql://...``) and a Redis or PostgreSQL
+queue instead; a worker elsewhere then needs only the two URLs.
+
+The schema is Alembic's to create and migrate (``migrations/``), on SQLite
+and PostgreSQL alike. SQLite serves one writer at a time: every transaction
+takes the write lock when it begins (``BEGIN IMMEDIATE``), waiting up to
+``SQLITE_BUSY_SECONDS``, so two requests can never both read a limit and
+then both write past it.
+"""
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import pathlib
+import secrets
+
+from sqlalchemy import create_engine, event, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
+from sqlalchemy.orm import sessionmaker
+
+from . import ServiceError
+from .models import STUDENT, Course, Person
+
+COURSE_FILE = "course.json"
+MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
+SQLITE_BUSY_SECONDS = 30
+DEFAULT_MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
+
+
+def database_url(url):
+    """SQLAlchemy's URL for what a user wrote: a path (SQLite), ``sqlite:///...`` or ``postgresql://...``."""
+    if "://" not in url:
+        return f"sqlite:///{os.path.abspath(url)}"
+    if url.startswith(("postgresql://", "postgres://")):
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+def redacted(url):
+    """A URL fit to print: its password hidden."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """The two URLs a course runs on."""
+
+    database: str
+    queue: str
+
+    @classmethod
+    def of_folder(cls, folder, database=None, queue=None):
+        """The course in ``folder``: what its course.json names, unless given here."""
+        folder = pathlib.Path(folder)
+        saved = {}
+        try:
+            saved = json.loads((folder / COURSE_FILE).read_text())
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError) as exc:
+            raise ServiceError(f"{folder / COURSE_FILE}: cannot be read ({exc})") from None
+        database = database or saved.get("database") or f"sqlite:///{(folder / 'course.db').resolve()}"
+        queue = queue or saved.get("queue") or f"sqlite:///{(folder / 'queue.db').resolve()}"
+        return cls(database_url(database), queue)
+
+    def save(self, folder):
+        folder = pathlib.Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / COURSE_FILE).write_text(json.dumps({"database": self.database, "queue": self.queue}, indent=1)
+                                          + "\n")
+        os.chmod(folder / COURSE_FILE, 0o600)   # it may hold database passwords
+
+
+class Database:
+    """An engine and sessions on one course's database."""
+
+    def __init__(self, url):
+        self.url = database_url(url)
+        try:
+            if self.url.startswith("sqlite"):
+                self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                event.listen(self.engine, "connect", _sqlite_connect)
+                event.listen(self.engine, "begin", _sqlite_begin)
+            else:
+                self.engine = create_engine(self.url, pool_pre_ping=True)
+        except (ArgumentError, ImportError) as exc:
+            raise ServiceError(f"{redacted(self.url)}: not a database URL this service can use ({exc})") from None
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @contextlib.contextmanager
+    def session(self):
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        try:
+            with self.sessions.begin() as session:
+                yield session
+        except OperationalError as exc:
+            raise ServiceError(f"the course database {redacted(self.url)} cannot be used: "
+                               f"{str(exc.orig).strip().splitlines()[0]}") from None
+
+    def upgrade(self):
+        """Create or migrate the schema to the newest revision."""
+        from alembic import command
+
+        try:
+            with self.engine.begin() as connection:
+                command.upgrade(_alembic_config(connection), "head")
+        except SQLAlchemyError as exc:
+            raise ServiceError(f"the course database {redacted(self.url)} cannot be used: "
+                               f"{str(getattr(exc, 'orig', exc)).strip().splitlines()[0]}") from None
+
+    def revision(self):
+        from alembic.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def check_schema(self):
+        """Refuse, in one line, a database that is not a course's or is older than this grader."""
+        from alembic.script import ScriptDirectory
+
+        try:
+            current = self.revision()
+        except SQLAlchemyError as exc:
+            raise ServiceError(f"{redacted(self.url)}: cannot be opened ({str(exc).splitlines()[0]})") from None
+        head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+        if current is None:
+            raise ServiceError(f"{redacted(self.url)}: no course here (grader course init creates one)")
+        if current != head:
+            raise ServiceError(f"{redacted(self.url)}: the course's database is at revision {current}, this grader "
+                               f"needs {head}: run any grader course command on it to migrate")
+
+    def course(self, session):
+        course = session.scalars(select(Course)).first()
+        if course is None:
+            raise ServiceError(f"{redacted(self.url)}: no course here (grader course init creates one)")
+        return course
+
+    def close(self):
+        self.engine.dispose()
+
+
+def _alembic_config(connection=None):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _sqlite_connect(dbapi_connection, _record):
+    dbapi_connection.isolation_level = None   # transactions are begun by _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection):
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def new_course(year, title, seed=None):
+    return Course(id=1, title=title, year=year, seed=secrets.randbits(63) if seed is None else seed,
+                  late_policy="accept", penalty_per_day=0.0, counts="last", cooloff_seconds=60,
+                  daily_limit=None, max_archive_bytes=DEFAULT_MAX_ARCHIVE_BYTES, lease_seconds=60,
+                  session_secret=secrets.token_hex(32))
+
+
+def issue_token():
+    """A new sign-in token: shown once, kept only as its hash."""
+    return "ng-" + secrets.token_urlsafe(24)
+
+
+def hash_token(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def add_people(session, entries, role=STUDENT):
+    """Add each ``{"name", "email", "id"}`` not on the roster yet; ``[(name, token)]`` of those added.
+
+    People already on the roster keep their tokens (which only they have).
+    """
+    known = set(session.scalars(select(Person.name)).all())
+    issued = []
+    for entry in entries:
+        name = (entry.get("name") or "").strip()
+        if not name or name in known:
+            continue
+        token = issue_token()
+        session.add(Person(name=name, email=(entry.get("email") or "").strip() or None,
+                           external_id=(entry.get("id") or "").strip() or None, role=role,
+                           token_hash=hash_token(token)))
+        known.add(name)
+        issued.append((name, token))
+    return issued
+
+
+def reissue_token(session, name):
+    """A new token for someone on the roster (a lost one stops working)."""
+    person = session.scalars(select(Person).where(Person.name == name)).first()
+    if person is None:
+        raise ServiceError(f"no one named {name!r} on the roster")
+    token = issue_token()
+    person.token_hash = hash_token(token)
+    return token
