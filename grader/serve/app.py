@@ -485,7 +485,12 @@ def _same(given, expected):
 
 
 def _when(moment):
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if moment else "none"
+    """A time for people: ``2026-12-14 23:59:00 UTC`` (from a datetime or ISO text), or "none"."""
+    if not moment:
+        return "none"
+    if isinstance(moment, str):
+        moment = datetime.datetime.fromisoformat(moment)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _feedback(shown):

@@ -297,9 +297,12 @@ def serve_command(folder, host, port, workers, https_only, database, queue):
         if grading:
             grading.start()
         uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+    except KeyboardInterrupt:   # uvicorn stops on SIGINT and SIGTERM, then raises the signal again
+        pass
     finally:
         if grading:
             grading.stop()
+    click.echo("stopped: jobs left waiting or unfinished are graded when the course is served again")
 
 
 class _WorkerProcess(threading.Thread):
