@@ -48,8 +48,16 @@ def course(tmp_path):
         yield folder, tokens, client
 
 
-def test_a_submission_is_queued_then_graded_and_only_its_student_and_instructors_see_it(course):
-    folder, tokens, client = course
+@pytest.fixture
+def secret_course(tmp_path):
+    folder = tmp_path / "course"
+    tokens = make_course(folder, seed=None)
+    with client_for(folder) as client:
+        yield folder, tokens, client
+
+
+def test_a_submission_is_queued_then_graded_and_only_its_student_and_instructors_see_it(secret_course):
+    folder, tokens, client = secret_course
     sent = upload(client, tokens["ann"], zipped("alice"))
     assert sent.status_code == 202
     assert sent.json() == {"id": 1, "status": "queued", "position": 1}
@@ -63,13 +71,14 @@ def test_a_submission_is_queued_then_graded_and_only_its_student_and_instructors
     assert mine["summary"] == "graded: 100 / 100"
     results.validate(mine["result"])
     assert mine["result"]["score"] == 100 and mine["result"]["environment"]["seed"] is None   # the seed is secret
+    assert mine["result"]["environment"]["reference"]["origin"] in ("computed", "cached")
 
     assert client.get("/api/submissions/1", headers=bearer(tokens["bea"])).status_code == 404
     assert client.get("/api/submissions/1", headers=bearer(tokens["bea"])).json() == {
         "error": "no submission 1 of yours"}
     assert client.get("/api/submissions", headers=bearer(tokens["bea"])).json() == []
     seen = client.get("/api/submissions/1", headers=bearer(tokens["prof"])).json()
-    assert seen["result"]["environment"]["seed"] is not None
+    assert seen["result"]["environment"]["seed"] not in (None, 0)
     assert [entry["id"] for entry in client.get("/api/submissions", headers=bearer(tokens["prof"])).json()] == [1]
     assert client.get("/api/submissions/99", headers=bearer(tokens["prof"])).status_code == 404
 

@@ -71,9 +71,11 @@ def course_group():
 @click.option("--deadline", help="ISO-8601, e.g. 2026-12-14T23:59:00-05:00 (without an offset: this machine's "
                                  "local time).")
 @click.option("--title", default="10-714 homework 1", show_default=True, help="Shown on every page.")
+@click.option("--seed", type=int, help="The grading seed [default: a random one, kept secret]. A known seed lets "
+                                       "anyone with the grader reproduce the inputs.")
 @database_option
 @queue_option
-def course_init(folder, year, deadline, title, database, queue):
+def course_init(folder, year, deadline, title, seed, database, queue):
     """Create a course in FOLDER: its database, its settings and a secret grading seed."""
     from . import store
     from .models import Course
@@ -83,7 +85,7 @@ def course_init(folder, year, deadline, title, database, queue):
         with db.session() as session:
             if session.get(Course, 1) is not None:
                 raise ServiceError(f"{folder} already holds a course: grader course set changes its settings")
-            course = store.new_course(year, title)
+            course = store.new_course(year, title, seed)
             if deadline:
                 settings.apply_settings(course, {"deadline": deadline})
             session.add(course)
@@ -92,7 +94,8 @@ def course_init(folder, year, deadline, title, database, queue):
     finally:
         db.close()
     click.echo(f"created the course in {folder} (database {store.redacted(location.database)}, queue "
-               f"{store.redacted(location.queue)}), with a secret grading seed")
+               f"{store.redacted(location.queue)}), with " + ("a secret grading seed" if seed is None else
+                                                               f"the grading seed {seed}"))
     for line in lines:
         click.echo(f"  {line}")
     click.echo(f"next: grader course roster {folder} students.csv --instructor NAME, then grader serve {folder}")

@@ -1,0 +1,94 @@
+"""grader serve survives its workers and its own restarts: every submission is graded exactly once.
+
+Real processes on loopback: ``grader serve`` with its worker processes, a
+worker killed with SIGKILL in the middle of a job, and the whole service
+stopped and started again while ten submissions wait.
+"""
+
+import os
+import signal
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
+
+from service import Server, database, make_course, wait_for, zipped  # noqa: E402
+
+EXPECTED = {"alice": 100.0, "bob": 55.6636}
+
+
+def jobs(folder):
+    from sqlalchemy import select
+
+    from grader.serve.models import Job
+
+    db = database(folder)
+    with db.session() as session:
+        found = [{"id": job.id, "submission": job.submission_id, "state": job.state, "attempts": job.attempts,
+                  "owner": job.lease_owner, "done": job.cases_done, "started": job.started_at is not None,
+                  "score": job.score} for job in session.scalars(select(Job).order_by(Job.id))]
+    db.close()
+    return found
+
+
+def submit_all(server, tokens, samples):
+    from grader.serve.client import Client
+
+    sent = {}
+    for index, sample in enumerate(samples):
+        name = sorted(tokens)[index % len(tokens)]
+        reply = Client(server.url, tokens[name]).submit(f"{sample}.zip", zipped(sample))
+        sent[reply["id"]] = sample
+    return sent
+
+
+def assert_graded_once(folder, sent):
+    found = jobs(folder)
+    assert sorted(job["submission"] for job in found) == sorted(sent)           # one job per submission
+    assert {job["submission"]: (job["state"], job["score"]) for job in found} == {
+        submission: ("done", EXPECTED[sample]) for submission, sample in sent.items()}
+    return found
+
+
+def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
+    folder = tmp_path / "course"
+    tokens = make_course(folder, lease_seconds=6)
+    server = Server(folder, workers=2).start()
+    try:
+        sent = submit_all(server, tokens, ["alice", "bob"] * 3)
+        victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
+                                       None), 60, every=0.05, what="a job halfway through")
+        os.kill(int(victim["owner"].split("/")[1]), signal.SIGKILL)
+        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        found = assert_graded_once(folder, sent)
+        attempts = {job["id"]: job["attempts"] for job in found}
+        assert attempts.pop(victim["id"]) == 2            # killed once, then graded by a worker alive
+        assert set(attempts.values()) == {1}
+    finally:
+        server.close()
+
+
+def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(tmp_path):
+    folder = tmp_path / "course"
+    tokens = make_course(folder)
+    server = Server(folder, workers=1).start()
+    try:
+        sent = submit_all(server, tokens, ["alice", "bob"] * 5)
+        wait_for(lambda: any(job["state"] == "running" and job["done"] >= 5 for job in jobs(folder)), 60, every=0.05,
+                 what="a job halfway through")
+        assert server.stop() == 0
+    finally:
+        server.close()
+    stopped = jobs(folder)
+    assert not [job for job in stopped if job["state"] == "running"]
+    given_back = [job for job in stopped if job["state"] == "queued" and job["started"]]
+    assert given_back, stopped                            # it was running when the service stopped
+    assert sum(job["state"] == "queued" for job in stopped) >= 8
+
+    server = Server(folder, workers=1).start()
+    try:
+        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        found = assert_graded_once(folder, sent)
+        assert {job["attempts"] for job in found} == {1}   # a job given back on stopping used up no attempt
+    finally:
+        server.close()
