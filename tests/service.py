@@ -25,13 +25,16 @@ def grader(*args):
     return outcome.output
 
 
-def make_course(folder, students=("ann", "bea", "cid"), instructors=("prof",), year="2022", seed=0, **settings):
+def make_course(folder, students=("ann", "bea", "cid"), instructors=("prof",), year="2022", seed=0, database=None,
+                queue=None, **settings):
     """A course in ``folder`` with these people; ``{name: token}``. Settings as ``grader course set`` takes them.
 
     The seed is 0, whose reference is published, unless given (None: a secret one, computed on first use).
+    The database and queue are SQLite files in the folder unless their URLs are given.
     """
     grader("course", "init", folder, "--year", year, "--title", "Test course",
-           *(("--seed", seed) if seed is not None else ()))
+           *(("--seed", seed) if seed is not None else ()), *(("--database", database) if database else ()),
+           *(("--queue", queue) if queue else ()))
     roster = Path(folder) / "roster.csv"
     roster.write_text("name,email,id\n" + "".join(f"{name},{name}@example.edu,{index}\n"
                                                     for index, name in enumerate(students, 1)))
