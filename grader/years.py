@@ -102,7 +102,28 @@ def numpy_returns_a_copy(sources):
              "        return numpy.array(self.realize_cached_data())\n")
 
 
+def no_reflected_sub_or_matmul(sources):
+    """From 2024 the Tensor has no __rsub__ or __rmatmul__: ``2 - t`` and ``array @ t`` raise TypeError."""
+    for name in ("__rsub__", "__rmatmul__"):
+        text = sources["autograd.py"]
+        start = text.index(f"    def {name}(self, other):\n")
+        end = text.index("\n    def ", start + 1) + 1
+        _replace(sources, "autograd.py", text[start:end], "")
+
+
+def ops_name_their_backend(sources):
+    """From 2024 the ops module names its backend."""
+    _replace(sources, "ops.py", "import numpy as array_api\n", 'BACKEND = "np"\nimport numpy as array_api\n')
+
+
+def one_hot_casts_its_labels(sources):
+    """From 2024 init.one_hot casts the labels to int32 before the device sees them."""
+    _replace(sources, "init.py", "device.one_hot(n, i.numpy(), dtype=dtype)",
+             'device.one_hot(n, i.numpy().astype("int32"), dtype=dtype)')
+
+
 PACKAGE_REWRITES = (ops_one_package_down, backward_seeds_the_tensors_dtype, ops_on_constants_are_constants)
+REWRITES_OF_2024 = (no_reflected_sub_or_matmul, ops_name_their_backend, one_hot_casts_its_labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,10 +145,11 @@ HANDOUTS = {
     # 2023 gives EWisePow complete (the course's own gradient raises on Tensors; this one works)
     "2023": Handout("2023", PACKAGE_LAYOUT, EWISE_POW, (apps_find_needle_in_python, *PACKAGE_REWRITES),
                     PACKAGE_FILES),
-    "2024": Handout("2024", PACKAGE_LAYOUT, frozenset(), (apps_find_needle_in_python, *PACKAGE_REWRITES),
-                    PACKAGE_FILES),
+    "2024": Handout("2024", PACKAGE_LAYOUT, frozenset(),
+                    (apps_find_needle_in_python, *PACKAGE_REWRITES, *REWRITES_OF_2024), PACKAGE_FILES),
     "2025": Handout("2025", PACKAGE_LAYOUT, frozenset(),
-                    (apps_find_needle_in_python, *PACKAGE_REWRITES, numpy_returns_a_copy), PACKAGE_FILES),
+                    (apps_find_needle_in_python, *PACKAGE_REWRITES, *REWRITES_OF_2024, numpy_returns_a_copy),
+                    PACKAGE_FILES),
 }
 YEARS = tuple(HANDOUTS)
 PACKAGE_YEARS = frozenset(year for year, handout in HANDOUTS.items() if handout.layout is PACKAGE_LAYOUT)
