@@ -123,6 +123,8 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
             encode = RESULT_FORMATS[result_format]
 
             def report(outcome, counts):
+                if outcome.status == "graded":
+                    _warn_about_year(outcome.name, outcome.result, shown.echo)
                 shown.echo(_outcome_line(outcome, counts, tables, as_json and encode, verbose),
                            err=outcome.error is not None)
 
@@ -130,6 +132,13 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
                                    encode=encode).run()
     if any(outcome.status == "could not grade" for outcome in outcomes):
         sys.exit(2)
+
+
+def _warn_about_year(name, result, echo=click.echo):
+    """One line on stderr when the findings about a submission's handout year disagree."""
+    warning = result.get("detection", {}).get("warning")
+    if warning:
+        echo(f"grader: warning: {name}: {warning}", err=True)
 
 
 def _outcome_line(outcome, counts, tables, encode, verbose):
@@ -163,6 +172,7 @@ def check(path, data_dir, seed, suites, cases, year, verbose):
     """
     with grading.Session(data_dir, seed, suites=suites, cases=cases, year=year) as session:
         result = session.grade(session.stage(path))
+    _warn_about_year(result["name"], result)
     click.echo(results.render(result, verbose, student=True))
 
 
@@ -320,7 +330,7 @@ def value_diff(ref, execution, submission_dir, max_rows=8):
 def code_diff(path, year=None):
     """Unified diffs of each solution block of a submission against its year's reference solution."""
     sources, _ = submission.read_sources(path)
-    year = year or submission.handout_year(path, sources)
+    year = year or submission.detect_year(path, sources).year
     out = [f"handout {year}"]
     for course, text in years.course_sources(year, with_solutions=True).items():
         expected_blocks = {b.function: b for b in handout.find_solution_blocks(text, course)}

@@ -132,6 +132,7 @@ class Session:
             "submission": staged.source,
             "name": staged.name,
             "handout": staged.year,
+            "detection": staged.detection.as_json(),
             "score": total,
             "max_score": max_total,
             "strict": self.strict,

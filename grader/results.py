@@ -95,7 +95,7 @@ def render(result, verbose=False, student=False):
     and a word about fresh inputs.
     """
     lines = [click.style(f"{result['name']}: {points(result['score'])} / {points(result['max_score'])}", bold=True)]
-    lines.append(f"  handout: {result['handout']}")
+    lines.append(f"  handout: {result['handout']}{_disagreeing(result, verbose)}")
     if not student:
         env = result["environment"]
         lines.append(f"  data: {env.get('data_description', env['data']['source'])}")
@@ -151,6 +151,18 @@ def feedback(result, verbose=False):
                "max_score": suite["max_score"], "passed": sum(case["status"] == "passed" for case in scored),
                "scored": len(scored), "tips_passed": sum(case["status"] == "passed" for case in advisories),
                "tips": len(advisories), "cases": shown}
+
+
+def _disagreeing(result, verbose):
+    """The findings about the handout year that point elsewhere, briefly (all of them with ``verbose``)."""
+    against = [finding for finding in result.get("detection", {}).get("findings", []) if not finding["agrees"]]
+    if not against:
+        return ""
+    shown = [f"{finding['what']} ({' or '.join(finding['years'])})"
+             for finding in (against if verbose else against[:1])]
+    more = f"; and {len(against) - len(shown)} more (-v)" if len(shown) < len(against) else ""
+    pointing = "finding points" if len(against) == 1 else "findings point"
+    return click.style(f", though {len(against)} {pointing} elsewhere: {'; '.join(shown)}{more}", fg="yellow")
 
 
 def brief(case):

@@ -1,13 +1,17 @@
 """Turning what a student handed in into a clean folder the child can run.
 
 A submission is a folder in the course's layout (``python/needle/*.py``,
-``apps/simple_ml.py``), or a ``.zip`` / ``.tar.gz`` of one, possibly nested
-one folder deep. Only Python sources under ``python/`` and ``apps/`` are
-staged: data, caches and anything else the student shipped never reach the
-child. Course files the student left out are filled in from the starter code,
-and the result says so. Archives and folders are read defensively: absolute
-paths, ``..``, links out of the submission, and size or count beyond the caps
-are refused or left out, with a clear message.
+``apps/simple_ml.py``), or a ``.zip`` / ``.tar.gz`` of one, nested at any
+depth as long as one folder alone holds it; what archive tools and notebooks
+add (``__MACOSX/``, ``.DS_Store``, ``.ipynb_checkpoints/``, any hidden file or
+folder) is skipped at every depth. Only Python sources under ``python/`` and
+``apps/`` are staged: data, caches and anything else the student shipped never
+reach the child. Course files the student left out, or that could not be used
+(a link out of the submission, an unreadable file), are filled in from the
+starter code of the submission's year, and the result says which and why.
+Archives and folders are read defensively: absolute paths, ``..``, links out
+of the submission, and size or count beyond the caps are refused or ignored,
+with a clear message.
 """
 
 import dataclasses
@@ -38,7 +42,11 @@ class Staged:
     files: dict          # course path -> "submitted" | "starter"
     notes: list
     digest: str          # of every staged file, for skipping unchanged submissions
-    year: str            # the handout it is built on
+    detection: years.Detection   # the handout it is built on, and why
+
+    @property
+    def year(self):
+        return self.detection.year
 
     def own_code(self):
         """The student's own code, file by file (see ``handout.own_code``); the starter's files are left out."""
@@ -147,75 +155,88 @@ def _check_size(path, name, size, total):
     return total
 
 
-def _read_folder(path, notes):
-    """Files under a folder; links that point out of it are left out, with a note."""
+def _junk(name):
+    """What archive tools and notebooks add, at any depth: ``__MACOSX/``, ``.DS_Store``, ``.ipynb_checkpoints/``."""
+    return any(part == "__MACOSX" or part.startswith(".") for part in name.split("/"))
+
+
+def _read_folder(path, ignored):
+    """Files under a folder; those that cannot be used (links out of it, unreadable) go to ``ignored``, with why."""
     root = os.path.realpath(path)
     files, total = {}, 0
-    for folder, _, names in os.walk(root):  # os.walk does not descend into links to folders
+    for folder, folders, names in os.walk(root):  # os.walk does not descend into links to folders
+        folders[:] = sorted(name for name in folders if not _junk(name))
         for name in sorted(names):
             full = os.path.join(folder, name)
             relative = os.path.relpath(full, root).replace(os.sep, "/")
-            if not relative.endswith(".py"):
+            if not relative.endswith(".py") or _junk(name):
                 continue
             target = os.path.realpath(full)
             if not target.startswith(root + os.sep):
-                notes.append(f"{relative} is a link out of the submission: left out")
+                ignored[relative] = "is a link out of the submission, which is ignored"
                 continue
             if not os.path.isfile(target):
+                ignored[relative] = "is not a regular file" if os.path.exists(target) else "is a link to nothing"
                 continue
             if len(files) >= MAX_FILES:
                 raise SubmissionError(f"{path}: refused, more than {MAX_FILES} source files")
             total = _check_size(path, relative, os.path.getsize(target), total)
-            with open(target, "rb") as handle:
-                files[relative] = handle.read(MAX_FILE_BYTES + 1)
+            try:
+                with open(target, "rb") as handle:
+                    files[relative] = handle.read(MAX_FILE_BYTES + 1)
+            except OSError as exc:
+                ignored[relative] = f"cannot be read ({exc.strerror or exc})"
     return files
 
 
-def _find_root(files):
-    """The prefix under which the course layout sits: '' or one folder deep."""
-    def has_layout(prefix):
-        return any(name.startswith(prefix + "python/needle/") or name == prefix + "apps/simple_ml.py"
-                   for name in files)
+def _find_root(path, names):
+    """The folder under which the course layout sits ('' for the top), at any depth.
 
-    if has_layout(""):
-        return ""
-    candidates = sorted({name.split("/", 1)[0] + "/" for name in files if "/" in name})
-    candidates = [c for c in candidates if has_layout(c) and not c.startswith(("__MACOSX/", "."))]
-    if len(candidates) == 1:
-        return candidates[0]
-    if len(candidates) > 1:
-        raise SubmissionError(f"several homework folders in one submission: {', '.join(candidates)}")
-    return None
+    It is the part of a name before ``python/needle/`` or ``apps/simple_ml.py``;
+    more than one such folder is refused, naming them."""
+    roots = set()
+    for name in names:
+        parts = name.split("/")
+        for i in range(len(parts)):
+            if parts[i:i + 2] == ["python", "needle"] and len(parts) > i + 2 or parts[i:] == ["apps", "simple_ml.py"]:
+                roots.add("".join(part + "/" for part in parts[:i]))
+                break
+    if len(roots) > 1:
+        raise SubmissionError(f"{path}: several homework folders in one submission: "
+                              f"{', '.join(root or './' for root in sorted(roots))}; hand in one")
+    return roots.pop() if roots else None
 
 
 def read_sources(path):
-    """``{relative path: bytes}`` of the course-layout Python sources of a submission, and notes."""
+    """``({course path: bytes}, {course path: why it was ignored})`` of the Python sources of a submission."""
     if not os.path.exists(path):
         raise SubmissionError(f"{path}: no such file or folder")
-    notes = []
+    ignored = {}
     if os.path.isdir(path):
-        files = _read_folder(path, notes)
+        files = _read_folder(path, ignored)
     elif path.endswith(".zip"):
         files = _read_zip(path)
     elif path.endswith((".tar.gz", ".tgz", ".tar")):
         files = _read_tar(path)
     else:
         raise SubmissionError(f"{path}: not a folder, .zip or .tar.gz")
-    root = _find_root(files)
+    files = {name: data for name, data in files.items() if not _junk(name)}
+    root = _find_root(path, [*files, *ignored])
     if root is None:
         raise SubmissionError(f"{path}: no python/needle/ or apps/simple_ml.py found; "
                               "is this a needle homework 1 submission?")
-    sources = {}
-    for name, data in files.items():
-        if name.startswith(root) and name.endswith(".py"):
-            relative = name[len(root):]
-            if relative.split("/", 1)[0] in SOURCE_FOLDERS:
-                sources[relative] = data
-    return sources, notes
+
+    def ours(found):
+        """Python sources under the root's python/ and apps/, by course path."""
+        within = {name[len(root):]: value for name, value in found.items() if name.startswith(root)}
+        return {name: value for name, value in within.items()
+                if name.endswith(".py") and name.split("/", 1)[0] in SOURCE_FOLDERS}
+
+    return ours(files), ours(ignored)
 
 
-def handout_year(path, sources):
-    """The handout year a submission's sources (from ``read_sources``) are built on."""
+def detect_year(path, sources):
+    """The handout year a submission's sources (from ``read_sources``) are built on, and why (``years.Detection``)."""
     try:
         return years.detect({name: data.decode("utf-8", errors="replace") for name, data in sources.items()})
     except years.YearError as exc:
@@ -227,17 +248,19 @@ def stage(path, directory, year=None):
 
     The handout year is read from the files unless ``year`` is given.
     """
-    sources, notes = read_sources(path)
-    year = year or handout_year(path, sources)
-    starters = years.course_sources(year)
-    files = {}
+    sources, ignored = read_sources(path)
+    detection = years.Detection(year, given=True) if year else detect_year(path, sources)
+    starters = years.course_sources(detection.year)
+    files, notes = {}, []
     for course, starter in starters.items():
         if course in sources:
             files[course] = "submitted"
         else:
             sources[course] = starter.encode()
             files[course] = "starter"
-            notes.append(f"{course} was not submitted: the starter version was used")
+            why = ignored.pop(course, "was not submitted")
+            notes.append(f"{course} {why}: the {detection.year} starter's version was used")
+    notes.extend(f"{name} {why}" for name, why in sorted(ignored.items()))
     digest = hashlib.sha256()
     for relative in sorted(sources):
         target = os.path.join(directory, *relative.split("/"))
@@ -246,4 +269,4 @@ def stage(path, directory, year=None):
             handle.write(sources[relative])
         digest.update(relative.encode() + b"\0" + hashlib.sha256(sources[relative]).digest())
     isolation.make_world_readable(directory)
-    return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest(), year)
+    return Staged(submission_name(path), path, directory, files, notes, digest.hexdigest(), detection)

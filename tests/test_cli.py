@@ -5,6 +5,16 @@ import os
 import re
 from pathlib import Path
 
+import pytest
+
+HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or Path(__file__).resolve().parent.parent.parent / "shared"
+               / "handouts")
+
+
+def course_starter(year):
+    if not (HANDOUTS / year / "apps" / "simple_ml.py").is_file():
+        pytest.skip(f"the course's {year} starter is not in {HANDOUTS / year} (set NEEDLE_GRADER_HANDOUTS)")
+    return HANDOUTS / year
 
 
 def one_error_line(completed):
@@ -191,7 +201,72 @@ def test_a_submission_whose_year_cannot_be_told_is_one_clear_line_unless_year_is
                                    "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     assert result["handout"] == "2024" and "handout: 2024" in completed.stdout
-    assert "python/needle/ops/ops_mathematic.py was not submitted: the starter version was used" in result["notes"]
+    assert ("python/needle/ops/ops_mathematic.py was not submitted: the 2024 starter's version was used"
+            in result["notes"])
+    assert result["detection"] == {"by": "--year", "warning": None, "findings": []}
+
+
+def test_the_year_is_told_from_the_starters_code_when_a_students_markers_are_gone(run_grader, tmp_path):
+    """A real 2025 submission: Tensor.numpy() copies, EWisePow written out and its markers removed."""
+    from corpus import STUDENTS, build
+    from grader import handout
+
+    folder = build(course_starter("2025"), STUDENTS["ada"], tmp_path / "nia")
+    ops = folder / "python" / "needle" / "ops" / "ops_mathematic.py"
+    ops.write_text(handout.rewrite_blocks(ops.read_text(), "ops", lambda block, lines: lines[1:-1]
+                                          if block.function.startswith("EWisePow.") else lines))
+    completed, result = run_grader("run", str(folder), "--out", str(tmp_path / "nia.json"))
+    assert completed.returncode == 0, completed.stderr
+    assert (result["handout"], result["score"]) == ("2025", 100.0)
+    unmarked = "without solution markers, where the file keeps others"
+    assert [(finding["what"], finding["years"]) for finding in result["detection"]["findings"]
+            if not finding["agrees"]] == [(f"EWisePow.compute {unmarked}", ["2022", "2023"]),
+                                          (f"EWisePow.gradient {unmarked}", ["2022", "2023"])]
+    assert ("Tensor.numpy() returns a copy", ["2025"]) in [(finding["what"], finding["years"])
+                                                           for finding in result["detection"]["findings"]]
+    assert completed.stderr.splitlines() == [
+        f"grader: warning: nia: {result['detection']['warning']}"]
+    assert result["detection"]["warning"] == (
+        f"graded as the 2025 handout, which its weightier findings show; disagreeing: EWisePow.compute {unmarked} "
+        f"(python/needle/ops/ops_mathematic.py: 2022 or 2023); EWisePow.gradient {unmarked} "
+        "(python/needle/ops/ops_mathematic.py: 2022 or 2023)")
+    assert (f"  handout: 2025, though 2 findings point elsewhere: EWisePow.compute {unmarked} (2022 or 2023); "
+            "and 1 more (-v)") in completed.stdout.splitlines()
+
+
+def test_a_file_linked_out_of_the_submission_comes_from_the_starter_of_the_year_the_rest_shows(run_grader, tmp_path):
+    """A real 2022 submission whose python/needle/ops.py is a link out of it: its flat autograd.py says 2022."""
+    from corpus import STUDENTS, build
+
+    folder = build(course_starter("2022"), STUDENTS["ada"], tmp_path / "ola")
+    elsewhere = tmp_path / "elsewhere.py"
+    (folder / "python" / "needle" / "ops.py").rename(elsewhere)
+    (folder / "python" / "needle" / "ops.py").symlink_to(elsewhere)
+    completed, result = run_grader("run", str(folder), "--suite", "topo_sort", "--out", str(tmp_path / "ola.json"))
+    assert completed.returncode == 0, completed.stderr
+    assert (result["handout"], result["score"], result["detection"]["warning"]) == ("2022", 20.0, None)
+    assert completed.stderr == ""
+    assert result["files"]["python/needle/ops.py"] == "starter"
+    assert result["notes"][:1] == ["python/needle/ops.py is a link out of the submission, which is ignored: the 2022 "
+                                   "starter's version was used"]
+    assert "note: python/needle/ops.py is a link out of the submission, which is ignored" in completed.stdout
+    assert [finding["what"] for finding in result["detection"]["findings"]] == [
+        "Tensor.numpy() returns its data", "the Tensor defines __rsub__ and __rmatmul__",
+        "autograd.py defines the devices", "backward() starts from numpy.ones", "an op on constants keeps its graph",
+        "needle does not import needle.init"]
+
+
+def test_several_homework_folders_in_one_archive_are_one_clear_line(run_grader, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "drive.zip"
+    with zipfile.ZipFile(archive, "w") as writer:
+        for root in ("MyDrive/10714/hw1/", "MyDrive/10714/hw1 (1)/"):
+            for path in Path("submissions/alice").rglob("*.py"):
+                writer.write(path, root + path.relative_to("submissions/alice").as_posix())
+    completed, _ = run_grader("run", str(archive))
+    assert one_error_line(completed) == (f"grader: error: {archive}: several homework folders in one submission: "
+                                         "MyDrive/10714/hw1 (1)/, MyDrive/10714/hw1/; hand in one")
 
 
 def _class_folder(tmp_path):

@@ -144,7 +144,7 @@ def test_dave_with_a_syntax_error_still_gets_his_parse_mnist(grading_session):
                                               "SyntaxError:"), (name, case["message"])
             assert "hint:" not in case["message"]
     assert result["files"]["python/needle/autograd.py"] == "starter"
-    assert "python/needle/autograd.py was not submitted: the starter version was used" in result["notes"]
+    assert "python/needle/autograd.py was not submitted: the 2022 starter's version was used" in result["notes"]
 
 
 def test_erin_importing_a_package_that_is_not_installed(grading_session):

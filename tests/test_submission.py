@@ -63,7 +63,7 @@ def test_missing_course_files_come_from_the_starter_and_are_noted(tmp_path):
     staged = submission.stage(str(source), tmp_path / "staged")
     assert staged.files["python/needle/ops.py"] == "submitted"
     assert staged.files["apps/simple_ml.py"] == "starter"
-    assert "apps/simple_ml.py was not submitted: the starter version was used" in staged.notes
+    assert "apps/simple_ml.py was not submitted: the 2022 starter's version was used" in staged.notes
     assert "raise NotImplementedError()" in (tmp_path / "staged" / "apps" / "simple_ml.py").read_text()
 
 
@@ -154,21 +154,69 @@ def test_a_missing_path_and_a_folder_without_the_layout_are_explained(tmp_path):
         submission.stage(str(tmp_path / "other"), tmp_path / "staged")
 
 
-def test_two_homework_folders_in_one_archive_are_ambiguous(tmp_path):
-    path = make_zip(tmp_path / "s.zip", {"a/python/needle/ops.py": "", "b/apps/simple_ml.py": ""})
-    with pytest.raises(submission.SubmissionError, match="several homework folders"):
+@pytest.mark.parametrize("kind", ["zip", "folder"])
+def test_two_homework_folders_in_one_submission_are_named_in_one_line(tmp_path, kind):
+    files = {"a/python/needle/ops.py": "", "b/apps/simple_ml.py": "", "MyDrive/hw1 copy/python/needle/ops.py": ""}
+    path = make_zip(tmp_path / "s.zip", files) if kind == "zip" else make_folder(tmp_path / "s", files)
+    with pytest.raises(submission.SubmissionError) as error:
+        submission.stage(str(path), tmp_path / "staged")
+    assert str(error.value) == (f"{path}: several homework folders in one submission: MyDrive/hw1 copy/, a/, b/; "
+                                "hand in one")
+
+
+def test_the_top_folder_and_a_nested_copy_are_two_homework_folders(tmp_path):
+    path = make_zip(tmp_path / "s.zip", {"python/needle/ops.py": "", "old/python/needle/ops.py": ""})
+    with pytest.raises(submission.SubmissionError, match=r"several homework folders in one submission: \./, old/; "):
         submission.stage(str(path), tmp_path / "staged")
 
 
-def test_links_out_of_a_folder_are_left_out_and_links_within_are_followed(tmp_path):
+DRIVE = "MyDrive/10714/hw1/"
+JUNK = {"__MACOSX/MyDrive/10714/hw1/python/needle/._ops.py": "junk", "MyDrive/.DS_Store": "junk",
+        "MyDrive/10714/hw1/python/needle/.ipynb_checkpoints/ops-checkpoint.py": "junk",
+        "MyDrive/10714/.ipynb_checkpoints/hw1/python/needle/ops.py": "junk",
+        "MyDrive/10714/hw1/.ipynb_checkpoints/apps/simple_ml-checkpoint.py": "junk",
+        "MyDrive/10714/hw1/python/needle/__MACOSX/ops.py": "junk"}
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz", "folder"])
+def test_a_homework_nested_at_any_depth_is_found_and_junk_is_skipped_at_every_depth(tmp_path, kind):
+    files = {DRIVE + name: f"# {name}\n" for name in COURSE_FILES}
+    files.update({DRIVE + "hw1.ipynb": "{}", DRIVE + "tests/test_autograd_hw.py": "", "MyDrive/notes.txt": "", **JUNK})
+    path = tmp_path / f"drive.{kind}" if kind != "folder" else tmp_path / "drive"
+    {"zip": make_zip, "tar.gz": make_tar, "folder": make_folder}[kind](path, files)
+    staged = submission.stage(str(path), tmp_path / "staged")
+    assert staged.files == {name: "submitted" for name in COURSE_FILES}
+    assert staged_files(staged) == sorted(COURSE_FILES)
+    assert (tmp_path / "staged" / "python" / "needle" / "ops.py").read_text() == "# python/needle/ops.py\n"
+
+
+def test_links_out_of_a_folder_are_ignored_and_links_within_are_followed(tmp_path):
     outside = tmp_path / "secret.py"
     outside.write_text("SECRET = 1\n")
     source = make_folder(tmp_path / "s", {"python/needle/ops.py": "# ops\n"})
     (source / "apps").mkdir()
     (source / "apps" / "simple_ml.py").symlink_to(outside)
+    (source / "python" / "needle" / "helpers.py").symlink_to(outside)
+    (source / "python" / "needle" / "__init__.py").symlink_to(source / "python" / "needle" / "gone.py")
     (source / "python" / "needle" / "autograd.py").symlink_to(source / "python" / "needle" / "ops.py")
     staged = submission.stage(str(source), tmp_path / "staged")
-    assert "apps/simple_ml.py is a link out of the submission: left out" in staged.notes
-    assert staged.files["apps/simple_ml.py"] == "starter"
+    assert staged.notes == [
+        "python/needle/__init__.py is a link to nothing: the 2022 starter's version was used",
+        "apps/simple_ml.py is a link out of the submission, which is ignored: the 2022 starter's version was used",
+        "python/needle/helpers.py is a link out of the submission, which is ignored"]
+    assert staged.files == {"python/needle/__init__.py": "starter", "python/needle/autograd.py": "submitted",
+                            "python/needle/ops.py": "submitted", "apps/simple_ml.py": "starter"}
     assert "SECRET" not in (tmp_path / "staged" / "apps" / "simple_ml.py").read_text()
+    assert not (tmp_path / "staged" / "python" / "needle" / "helpers.py").exists()
     assert (tmp_path / "staged" / "python" / "needle" / "autograd.py").read_text() == "# ops\n"
+
+
+def test_an_unreadable_file_is_taken_from_the_starter_with_a_note(tmp_path):
+    source = make_folder(tmp_path / "s", {name: f"# {name}\n" for name in COURSE_FILES})
+    (source / "python" / "needle" / "autograd.py").chmod(0)
+    if os.access(source / "python" / "needle" / "autograd.py", os.R_OK):
+        pytest.skip("this process reads a file whatever its mode (root with CAP_DAC_OVERRIDE)")
+    staged = submission.stage(str(source), tmp_path / "staged")
+    assert staged.notes == ["python/needle/autograd.py cannot be read (Permission denied): the 2022 starter's version "
+                            "was used"]
+    assert staged.files["python/needle/autograd.py"] == "starter"
