@@ -126,6 +126,32 @@ def browser():
     driver.quit()
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL on loopback (``.new_database()`` gives a URL); skips where it cannot start."""
+    import servers
+
+    try:
+        server = servers.Postgres()
+    except servers.Unavailable as exc:
+        pytest.skip(f"no PostgreSQL for this test: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A throwaway redis-server on loopback (``.new_database()`` gives a URL); skips where it cannot start."""
+    import servers
+
+    try:
+        server = servers.Redis()
+    except servers.Unavailable as exc:
+        pytest.skip(f"no Redis for this test: {exc}")
+    yield server
+    server.stop()
+
+
 # ---------------------------------------------------------------------------
 # Fixtures for the needle and handout tests
 # ---------------------------------------------------------------------------

@@ -147,6 +147,16 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
         assert reply.status_code == 413
         assert reply.json()["error"].startswith("the ")
         assert "1000 bytes" in reply.json()["error"]
+
+        def chunks():   # no declared length: the body is counted as it arrives
+            for _ in range(100):
+                yield b"x" * 1000
+
+        reply = small.post("/api/submissions", headers={**bearer(tokens["ann"]), "Content-Type": "application/json"},
+                           content=chunks())
+        assert "content-length" not in reply.request.headers
+        assert (reply.status_code, reply.json()) == (413, {
+            "error": f"the request body is larger than the {1000 + 64 * 1024} bytes this course accepts"})
     assert stored_submissions(folder) == 0
 
 

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from service import REPO_ROOT, Server, make_course, wait_for, zipped  # noqa: E402
+from service import Server, make_course, wait_for, zipped  # noqa: E402
 
 
 @pytest.fixture(scope="module")

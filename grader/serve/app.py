@@ -16,7 +16,6 @@ The app never imports or runs a student's code: workers grade.
 """
 
 import contextlib
-import datetime
 import hmac
 import math
 import os
@@ -35,7 +34,8 @@ from sqlalchemy import select
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import results, scores, submission as submissions
-from . import ServiceError, gradebook, jobs, policy, settings, store
+from . import ServiceError, gradebook, jobs, mugrade, policy, settings, store
+from .access import Refused, check_rules, person_with_token, when
 from .models import INSTRUCTOR, STUDENT, Person, Submission, now
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -47,14 +47,6 @@ FORM_OVERHEAD = 64 * 1024        # what a multipart body holds beyond the archiv
 REAP_EVERY = 2.0                 # seconds between looks for jobs whose worker is gone
 RESEND_EVERY = 30.0
 SESSION_DAYS = 14
-
-
-class Refused(Exception):
-    """A request the course's rules turn down: its status, one line saying why, and headers."""
-
-    def __init__(self, status, message, headers=None):
-        super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
 
 
 def create_app(location, *, reaper=True, https_only=False):
@@ -88,8 +80,9 @@ def create_app(location, *, reaper=True, https_only=False):
     templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                                        autoescape=True))
     templates.env.filters["points"] = results.points
-    templates.env.filters["when"] = _when
+    templates.env.filters["when"] = when
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    app.include_router(mugrade.router(database))
     app.add_middleware(SessionMiddleware, secret_key=secret, session_cookie="needle_grader", same_site="lax",
                        https_only=https_only, max_age=SESSION_DAYS * 24 * 3600)
     app.add_middleware(_Headers)
@@ -104,8 +97,7 @@ def create_app(location, *, reaper=True, https_only=False):
             scheme, _, token = header.partition(" ")
             if scheme.lower() != "bearer" or not token.strip():
                 raise Refused(401, "the Authorization header must be: Bearer TOKEN")
-            person = session.scalars(select(Person).where(Person.token_hash == store.hash_token(token.strip()))
-                                     ).first()
+            person = person_with_token(session, token)
             if person is None:
                 raise Refused(401, "unknown token: ask your instructor for yours")
             return person
@@ -137,7 +129,7 @@ def create_app(location, *, reaper=True, https_only=False):
     # -- errors -------------------------------------------------------------------------------------------
 
     def is_api(request):
-        return request.url.path.startswith("/api/")
+        return request.url.path.startswith(("/api/", "/mugrade/"))
 
     @app.exception_handler(Refused)
     async def refused(request, exc):
@@ -195,7 +187,7 @@ def create_app(location, *, reaper=True, https_only=False):
         check_form(request, form)
         token = str(form.get("token") or "").strip()
         with database.session() as session:
-            person = session.scalars(select(Person).where(Person.token_hash == store.hash_token(token))).first()
+            person = person_with_token(session, token)
             if person is None:
                 return page(request, "signin.html", {"message": "That token is not one of this course's."},
                             status=401)
@@ -215,7 +207,8 @@ def create_app(location, *, reaper=True, https_only=False):
             person = signed_in(request, session, api=False)
             course = database.course(session)
             mine = [gradebook.submission_json(session, course, record, False) for record in reversed(person.submissions)]
-            context = {"submissions": mine, "rules": rules(session, course, person)}
+            values = gradebook.values_submitted(session, person, gradebook.published_problems(session))
+            context = {"submissions": mine, "rules": rules(session, course, person), "values": values}
         return page(request, "student.html", context)
 
     @app.post("/submit")
@@ -269,7 +262,8 @@ def create_app(location, *, reaper=True, https_only=False):
             instructor(request, session, api=False)
             course = database.course(session)
             context = {"rows": gradebook.rows(session, course), "course": settings.describe(course),
-                       "suites": list(scores.SUITE_POINTS)}
+                       "suites": list(scores.SUITE_POINTS),
+                       "problems": [problem.problem for problem in gradebook.published_problems(session)]}
         return page(request, "gradebook.html", context)
 
     @app.get("/instructor/queue")
@@ -350,9 +344,7 @@ def create_app(location, *, reaper=True, https_only=False):
             raise Refused(400, "layout is canvas (Canvas's gradebook import) or full (every column)")
         with database.session() as session:
             instructor(request, session)
-            course = database.course(session)
-            rows = gradebook.rows(session, course)
-            text = gradebook.csv_canvas(rows, course.title) if layout == "canvas" else gradebook.csv_full(rows)
+            text = gradebook.export(session, database.course(session), layout)
         return Response(text, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="gradebook-{layout}.csv"'})
 
@@ -393,8 +385,9 @@ def create_app(location, *, reaper=True, https_only=False):
             course = database.course(session)
             person = session.get(Person, person_id, with_for_update=True)
             moment = now()
-            if person.role == STUDENT:
-                _check_rules(session, course, person, moment)
+            earlier = session.scalars(select(Submission.submitted_at).where(Submission.person_id == person.id,
+                                                                             Submission.counts_for_limits)).all()
+            check_rules(course, person, moment, earlier)
             record = Submission(person=person, submitted_at=moment, archive_name=name, archive=data,
                                 archive_sha256=_sha256(data), counts_for_limits=True)
             session.add(record)
@@ -429,20 +422,6 @@ def create_app(location, *, reaper=True, https_only=False):
         return len(pending)
 
     return app
-
-
-def _check_rules(session, course, person, moment):
-    deadline = policy.deadline_of(course.deadline, person.extension_until)
-    if policy.days_late(moment, deadline) and course.late_policy == "refuse":
-        raise Refused(403, f"the deadline passed at {_when(deadline)}: this course accepts no late submissions")
-    earlier = session.scalars(select(Submission.submitted_at).where(Submission.person_id == person.id,
-                                                                     Submission.counts_for_limits)).all()
-    wait = policy.wait_seconds(moment, earlier, course.cooloff_seconds, course.daily_limit)
-    if wait > 0:
-        seconds = math.ceil(wait)
-        at = moment + datetime.timedelta(seconds=seconds)
-        raise Refused(429, f"too many submissions: you may submit again in {seconds} s, at {_when(at)}",
-                      {"Retry-After": str(seconds)})
 
 
 def _check_archive(name, data):
@@ -482,15 +461,6 @@ def _sha256(data):
 
 def _same(given, expected):
     return bool(given) and bool(expected) and hmac.compare_digest(str(given), str(expected))
-
-
-def _when(moment):
-    """A time for people: ``2026-12-14 23:59:00 UTC`` (from a datetime or ISO text), or "none"."""
-    if not moment:
-        return "none"
-    if isinstance(moment, str):
-        moment = datetime.datetime.fromisoformat(moment)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _feedback(shown):

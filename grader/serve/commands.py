@@ -260,13 +260,46 @@ def course_gradebook(folder, csv_path, layout, database, queue):
     _, db = _open(folder, database, queue)
     try:
         with db.session() as session:
-            course = db.course(session)
-            rows = gradebook.rows(session, course)
-            text = gradebook.csv_canvas(rows, course.title) if layout == "canvas" else gradebook.csv_full(rows)
+            text = gradebook.export(session, db.course(session), layout)
+            count = len(gradebook.students(session))
     finally:
         db.close()
     results.write_text_atomic(csv_path, text)
-    click.echo(f"gradebook of {len(rows)} students written to {csv_path}")
+    click.echo(f"gradebook of {count} students written to {csv_path}")
+
+
+@course_group.command(name="mugrade-publish")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.argument("course_tests", type=click.Path(exists=True, file_okay=False))
+@database_option
+@queue_option
+def course_mugrade_publish(folder, course_tests, database, queue):
+    """Publish the reference's values for the course's own tests, as a notebook's mugrade publish run does.
+
+    COURSE_TESTS is the course's tests folder (test files with submit_*
+    functions), or its repository root holding tests/ and data/. They run on
+    this course's year of the reference solution; each problem's values are
+    stored for the mugrade protocol (/mugrade/).
+    """
+    import tempfile
+
+    from .. import years
+    from . import mugrade
+
+    _, db = _open(folder, database, queue)
+    try:
+        with db.session() as session:
+            year = db.course(session).year
+        with tempfile.TemporaryDirectory(prefix="needle-grader-solution-") as solution:
+            years.write_handout(solution, with_solutions=True, year=year)
+            values = mugrade.run_course_tests(solution, course_tests)
+        with db.session() as session:
+            for problem, problem_values in values.items():
+                mugrade.save_published(session, mugrade.ASSIGNMENT, problem, problem_values)
+    finally:
+        db.close()
+    for problem, problem_values in values.items():
+        click.echo(f"published {problem}: {len(problem_values)} values")
 
 
 @click.command(name="serve")

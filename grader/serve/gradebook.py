@@ -17,7 +17,7 @@ from sqlalchemy.orm import selectinload
 
 from .. import report, results, scores
 from . import jobs, policy
-from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, Person, Submission
+from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, MugradeProblem, MugradeSubmission, Person, Submission
 
 STATUS = {QUEUED: "queued", RUNNING: "running", DONE: "graded", FAILED: "could not grade"}
 CANVAS_IDENTITY = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
@@ -90,9 +90,36 @@ def students(session):
         selectinload(Person.submissions).selectinload(Submission.jobs))).all()
 
 
+def published_problems(session):
+    """The problems of the course's own tests whose values are published, in the order they were."""
+    return session.scalars(select(MugradeProblem).order_by(MugradeProblem.id)).all()
+
+
+def values_submitted(session, person, problems):
+    """Per published problem, the verdicts of the student's latest values: ``{problem: {correct, total, ...}}``."""
+    latest = {}
+    for record in session.scalars(select(MugradeSubmission).where(MugradeSubmission.person_id == person.id)
+                                  .order_by(MugradeSubmission.id)):
+        latest[record.problem] = record
+    shown = {}
+    for problem in problems:
+        record = latest.get(problem.problem)
+        if record is not None:
+            shown[problem.problem] = {"correct": sum(verdict.correct for verdict in record.verdicts),
+                                      "total": len(json.loads(problem.values)), "submission": record.id,
+                                      "submitted_at": record.submitted_at.isoformat()}
+    return shown
+
+
 def rows(session, course):
-    """One row per student: the counted submission, its score after any late penalty, and why."""
+    """One row per student: the counted submission, its score after any late penalty, and why.
+
+    The values a student submitted through the course's notebooks are a
+    group of their own (``values_submitted``), never merged into the score of
+    the code the sandbox graded.
+    """
     out = []
+    problems = published_problems(session)
     for person in students(session):
         graded = []
         for submission in person.submissions:
@@ -117,22 +144,27 @@ def rows(session, course):
             "max_score": chosen.max_score if chosen else None,
             "suites": suites,
             "extension_until": person.extension_until.isoformat() if person.extension_until else None,
+            "values_submitted": values_submitted(session, person, problems),
         })
     return out
 
 
-def csv_full(gradebook):
-    """Every column of the gradebook, one row per student."""
+def csv_full(gradebook, problems=()):
+    """Every column of the gradebook, one row per student; "values submitted" columns are named apart."""
     suites = list(scores.SUITE_POINTS)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["student", "email", "id", "score", "max_score", "raw_score", "penalty", "days_late",
-                     "counted_submission", "why", "submissions", *suites])
+                     "counted_submission", "why", "submissions", *suites,
+                     *(cell(f"values submitted: {problem}") for problem in problems)])
     for row in gradebook:
+        values = row["values_submitted"]
         writer.writerow([cell(row["student"]), cell(row["email"]), cell(row["id"]), _blank(row["score"]),
                          _blank(row["max_score"]), _blank(row["raw_score"]), row["penalty"], row["days_late"],
                          _blank(row["counted"]), cell(row["why"]), row["submissions"],
-                         *(_blank(row["suites"].get(suite)) for suite in suites)])
+                         *(_blank(row["suites"].get(suite)) for suite in suites),
+                         *(f"{values[problem]['correct']}/{values[problem]['total']}" if problem in values else ""
+                           for problem in problems)])
     return buffer.getvalue()
 
 
@@ -151,6 +183,14 @@ def csv_canvas(gradebook, title, max_score=100):
     for row in gradebook:
         writer.writerow([cell(row["student"]), "", cell(row["id"]), cell(row["email"]), "", _blank(row["score"])])
     return buffer.getvalue()
+
+
+def export(session, course, layout):
+    """The gradebook as CSV: ``canvas`` (Canvas's import) or ``full`` (every column)."""
+    gradebook = rows(session, course)
+    if layout == "canvas":
+        return csv_canvas(gradebook, course.title)
+    return csv_full(gradebook, [problem.problem for problem in published_problems(session)])
 
 
 def _blank(value):

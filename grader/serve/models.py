@@ -10,7 +10,7 @@ Times are stored as naive UTC and read back as aware UTC.
 import datetime
 
 from sqlalchemy import (BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, LargeBinary, String, Text,
-                        TypeDecorator)
+                        TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
@@ -124,3 +124,47 @@ class Job(Base):
     suites: Mapped[str | None] = mapped_column(Text)    # {suite: score} as JSON, so a gradebook reads no result
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
+
+
+class MugradeProblem(Base):
+    """The values an instructor published for one problem of the course's own tests (the mugrade protocol)."""
+
+    __tablename__ = "mugrade_problems"
+    __table_args__ = (UniqueConstraint("assignment", "problem"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    assignment: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(String(200))
+    values: Mapped[str] = mapped_column(Text)        # the JSON list of encoded values, by test case index
+    published_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
+    published_by: Mapped[int | None] = mapped_column(ForeignKey("people.id"))
+
+
+class MugradeSubmission(Base):
+    """One run of a problem's test on a student's machine: "values submitted", never "code graded"."""
+
+    __tablename__ = "mugrade_submissions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
+    assignment: Mapped[str] = mapped_column(String(64))
+    problem: Mapped[str] = mapped_column(String(200))
+    submitted_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
+
+    person: Mapped[Person] = relationship()
+    verdicts: Mapped[list["MugradeVerdict"]] = relationship(back_populates="submission",
+                                                            order_by="MugradeVerdict.test_index")
+
+
+class MugradeVerdict(Base):
+    __tablename__ = "mugrade_verdicts"
+    __table_args__ = (UniqueConstraint("submission_id", "test_index"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(ForeignKey("mugrade_submissions.id"), index=True)
+    test_index: Mapped[int] = mapped_column(Integer)
+    correct: Mapped[bool] = mapped_column(Boolean)
+    value: Mapped[str] = mapped_column(Text)          # what was submitted, cut at mugrade.MAX_STORED_VALUE
+    answered_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
+
+    submission: Mapped[MugradeSubmission] = relationship(back_populates="verdicts")

@@ -85,13 +85,18 @@ function watchSubmission(status) {
 // The instructor's gradebook: rows rebuilt from the API, sorted by the column last clicked.
 function watchGradebook(table) {
   var sortKey = null, ascending = true;
-  var keys = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.getAttribute("data-key"); });
+  var headers = table.tHead.rows[table.tHead.rows.length - 1].cells;   // below the column groups
+  var keys = Array.prototype.map.call(headers, function (th) { return th.getAttribute("data-key"); });
   var latest = null;
 
   function value(row, key) {
     if (key.indexOf("suite:") === 0) {
       var score = row.suites[key.slice(6)];
       return score === undefined ? -1 : score;
+    }
+    if (key.indexOf("value:") === 0) {
+      var values = row.values_submitted[key.slice(6)];
+      return values ? values.correct / values.total : -1;
     }
     var v = row[key];
     return v === null || v === undefined ? -1 : v;
@@ -116,18 +121,22 @@ function watchGradebook(table) {
         else if (key === "why") { cell(tr, r.why, null, "name"); }
         else if (key === "score") { cell(tr, points(r.score)); }
         else if (key.indexOf("suite:") === 0) { cell(tr, points(r.suites[key.slice(6)])); }
+        else if (key.indexOf("value:") === 0) {
+          var v = r.values_submitted[key.slice(6)];
+          cell(tr, v ? v.correct + "/" + v.total : "", null, "values");
+        }
         else { cell(tr, String(r[key])); }
       });
     });
     table.replaceChild(body, table.tBodies[0]);
   }
 
-  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+  Array.prototype.forEach.call(headers, function (th) {
     th.addEventListener("click", function () {
       var key = th.getAttribute("data-key");
       ascending = sortKey === key ? !ascending : true;
       sortKey = key;
-      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (other) { other.removeAttribute("aria-sort"); });
+      Array.prototype.forEach.call(headers, function (other) { other.removeAttribute("aria-sort"); });
       th.setAttribute("aria-sort", ascending ? "ascending" : "descending");
       if (!latest) {
         getJSON(table.getAttribute("data-live")).then(function (rows) { latest = rows; render(); });

@@ -1,0 +1,58 @@
+"""Who is asking, and whether the course's rules let them submit now.
+
+A person is known by their token (only its hash is stored). A request the
+rules turn down is ``Refused``: an HTTP status, one line saying why, and
+headers (a 429 says when to retry). Instructors are never limited; for a
+student, the deadline under a ``refuse`` policy and the limits on earlier
+submissions of the same kind (``policy.wait_seconds``) decide.
+"""
+
+import datetime
+import math
+
+from sqlalchemy import select
+
+from . import policy, store
+from .models import STUDENT, Person
+
+
+class Refused(Exception):
+    """A request turned down: its status, one line saying why, and headers."""
+
+    def __init__(self, status, message, headers=None):
+        super().__init__(message)
+        self.status, self.message, self.headers = status, message, headers or {}
+
+
+def person_with_token(session, token):
+    """The person holding ``token``, or None."""
+    if not token:
+        return None
+    return session.scalars(select(Person).where(Person.token_hash == store.hash_token(token.strip()))).first()
+
+
+def check_rules(course, person, moment, earlier, what="submissions"):
+    """Refuse a student's submission made at ``moment`` that the deadline or the limits forbid.
+
+    ``earlier`` holds the times of their earlier submissions of the same kind that count toward the limits.
+    """
+    if person.role != STUDENT:
+        return
+    deadline = policy.deadline_of(course.deadline, person.extension_until)
+    if policy.days_late(moment, deadline) and course.late_policy == "refuse":
+        raise Refused(403, f"the deadline passed at {when(deadline)}: this course accepts no late submissions")
+    wait = policy.wait_seconds(moment, earlier, course.cooloff_seconds, course.daily_limit)
+    if wait > 0:
+        seconds = math.ceil(wait)
+        at = moment + datetime.timedelta(seconds=seconds)
+        raise Refused(429, f"too many {what}: you may submit again in {seconds} s, at {when(at)}",
+                      {"Retry-After": str(seconds)})
+
+
+def when(moment):
+    """A time for people: ``2026-12-14 23:59:00 UTC`` (from a datetime or ISO text), or "none"."""
+    if not moment:
+        return "none"
+    if isinstance(moment, str):
+        moment = datetime.datetime.fromisoformat(moment)
+    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
