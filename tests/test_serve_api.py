@@ -152,8 +152,8 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
             for _ in range(100):
                 yield b"x" * 1000
 
-        reply = small.post("/api/submissions", headers={**bearer(tokens["ann"]), "Content-Type": "application/json"},
-                           content=chunks())
+        reply = small.post("/mugrade/submit_test?submission_id=1&test_case_index=0",
+                           headers={"Content-Type": "application/json"}, content=chunks())
         assert "content-length" not in reply.request.headers
         assert (reply.status_code, reply.json()) == (413, {
             "error": f"the request body is larger than the {1000 + 64 * 1024} bytes this course accepts"})
