@@ -376,3 +376,29 @@ def test_the_class_report_is_grader_reports_page_for_the_counted_submissions(cou
     assert report.headers["content-security-policy"].startswith("default-src 'none'; style-src 'unsafe-inline'")
     assert '<h3>ann: 100 / 100</h3>' in report.text and "<h3>bea: 55.66" in report.text
     assert json.loads(client.get("/api/queue").text)["failed"] == []
+
+
+def test_an_internal_error_is_retried_once_then_marked_and_costs_the_student_nothing(course):
+    from grader.serve import jobs
+    from grader.serve.models import Job, Submission
+    from grader.serve.store import Location
+
+    folder, tokens, client = course
+    upload(client, tokens["ann"], zipped("alice"))
+    db, queue = database(folder), jobs.Queue(Location.of_folder(folder).queue)
+    owner = jobs.owner_name()
+    for attempt in (1, 2):
+        assert jobs.claim(db, 1, owner, lease_seconds=60).attempts == attempt
+        jobs.give_back(db, queue, 1, owner, failed=True, error="OSError: disk full")
+    with db.session() as session:
+        job, record = session.get(Job, 1), session.get(Submission, 1)
+        assert (job.state, job.internal, record.counts_for_limits) == ("failed", True, False)
+        assert job.error.startswith("the service could not grade this (OSError: disk full); it was tried 2 times. "
+                                    "This is not your fault")
+    db.close()
+    queue.close()
+    shown = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()
+    assert (shown["status"], shown["summary"]) == ("could not grade", "could not grade")
+    assert shown["error"].startswith("the service could not grade this")
+    failed = client.get("/api/queue", headers=bearer(tokens["prof"])).json()["failed"]
+    assert [(entry["submission"], entry["internal"]) for entry in failed] == [(1, True)]
