@@ -5,38 +5,19 @@ import os
 import pathlib
 import sys
 import tempfile
-import traceback
 
 import click
 
-from . import (__version__, batch, datasets, gradescope, grading, handout, isolation, progress, reference, report,
-               results, scores, similarity, submission, years)
+from . import (__version__, batch, check, datasets, gradescope, grading, handout, isolation, options, progress,
+               reference, reference_run, report, results, scores, similarity, student_kit, submission, years)
+from .options import case_option, data_option, seed_option, suite_option, verbose_option, year_option
 from .serve import ServiceError, commands as service_commands
 
-KNOWN_ERRORS = (submission.SubmissionError, datasets.DataError, reference.ReferenceError,
-                isolation.SandboxError, report.ReportError, ServiceError, FileExistsError, OSError)
 
-
-class Grader(click.Group):
+class Grader(options.OneLineErrors, click.Group):
     """Turns the errors a user can cause into one line and a non-zero exit code."""
 
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except (click.exceptions.Exit, click.ClickException, click.exceptions.Abort):
-            raise
-        except KeyboardInterrupt:
-            click.echo("grader: interrupted; results already written are complete", err=True)
-            sys.exit(130)
-        except KNOWN_ERRORS as exc:
-            click.echo(f"grader: error: {exc}", err=True)
-            sys.exit(2)
-        except Exception as exc:  # a bug of ours: still one line, the traceback on request
-            if os.environ.get("NEEDLE_GRADER_DEBUG"):
-                traceback.print_exc()
-            click.echo(f"grader: internal error: {type(exc).__name__}: {exc} "
-                       "(set NEEDLE_GRADER_DEBUG=1 for the traceback)", err=True)
-            sys.exit(70)
+    known_errors = options.KNOWN_ERRORS + (report.ReportError, ServiceError)
 
 
 @click.group(cls=Grader)
@@ -62,17 +43,7 @@ def limit_options(command):
         command)
 
 
-data_option = click.option("--data", "data_dir", type=click.Path(),
-                           help="Folder with MNIST files (t10k-* or train-*); default: $NEEDLE_GRADER_DATA, "
-                                "else a generated dataset.")
-seed_option = click.option("--seed", type=int, default=0, show_default=True,
-                           help="Seed of the case inputs; a new seed draws fresh hidden cases.")
-suite_option = click.option("--suite", "suites", multiple=True, type=click.Choice(list(scores.SUITE_POINTS)),
-                            help="Only this suite (repeatable).")
-case_option = click.option("--case", "cases", multiple=True, help="Only cases matching this glob (repeatable).")
 RESULT_FORMATS = {"needle-grader": lambda result: result, "gradescope": gradescope.results_json}
-year_option = click.option("--year", type=click.Choice(years.YEARS),
-                           help="Grade as this year's handout, instead of the year the files show.")
 
 
 @main.command()
@@ -96,7 +67,7 @@ year_option = click.option("--year", type=click.Choice(years.YEARS),
 @click.option("--format", "result_format", type=click.Choice(RESULT_FORMATS), default="needle-grader",
               show_default=True, help="The format of result files and of --json: ours, or Gradescope's results.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
-@click.option("-v", "--verbose", is_flag=True, help="List passed cases too, and every figure of a failure.")
+@verbose_option
 def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, year,
         strict, result_format, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
@@ -124,7 +95,7 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
 
             def report(outcome, counts):
                 if outcome.status == "graded":
-                    _warn_about_year(outcome.name, outcome.result, shown.echo)
+                    options.warn_about_year(outcome.name, outcome.result, shown.echo)
                 shown.echo(_outcome_line(outcome, counts, tables, as_json and encode, verbose),
                            err=outcome.error is not None)
 
@@ -132,13 +103,6 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
                                    encode=encode).run()
     if any(outcome.status == "could not grade" for outcome in outcomes):
         sys.exit(2)
-
-
-def _warn_about_year(name, result, echo=click.echo):
-    """One line on stderr when the findings about a submission's handout year disagree."""
-    warning = result.get("detection", {}).get("warning")
-    if warning:
-        echo(f"grader: warning: {name}: {warning}", err=True)
 
 
 def _outcome_line(outcome, counts, tables, encode, verbose):
@@ -156,24 +120,7 @@ def _outcome_line(outcome, counts, tables, encode, verbose):
             f"({result['duration_s']:.1f} s) -> {outcome.target}")
 
 
-@main.command()
-@click.argument("path", type=click.Path())
-@data_option
-@seed_option
-@suite_option
-@case_option
-@year_option
-@click.option("-v", "--verbose", is_flag=True, help="List passed cases too, and every figure of a failure.")
-def check(path, data_dir, seed, suites, cases, year, verbose):
-    """Check your homework before you hand it in: per question, what passes and what to fix.
-
-    PATH is your hw1 folder (or an archive of it). Your code runs confined, as
-    it will when your instructor grades it.
-    """
-    with grading.Session(data_dir, seed, suites=suites, cases=cases, year=year) as session:
-        result = session.grade(session.stage(path))
-    _warn_about_year(result["name"], result)
-    click.echo(results.render(result, verbose, student=True))
+main.add_command(check.command)
 
 
 @main.command(name="report")
@@ -227,7 +174,7 @@ def gradescope_build(out, data_dir, seed):
                 sandbox = grading.detect_sandbox(workspace, isolation.Limits())
                 dataset = datasets.resolve(data_dir, workspace.data_dir)
                 for year in years.YEARS:
-                    reference.publish(sandbox, dataset, seed, year, directory=published / year)
+                    reference_run.publish(sandbox, dataset, seed, year, directory=published / year)
             finally:
                 workspace.close()
         bundle = gradescope.build(out, reference.REPO_ROOT, published, data_dir, seed)
@@ -262,7 +209,7 @@ def publish(data_dir, seed):
         sandbox = grading.detect_sandbox(workspace, isolation.Limits())
         dataset = datasets.resolve(data_dir, workspace.data_dir)
         for year in years.YEARS:
-            published = reference.publish(sandbox, dataset, seed, year)
+            published = reference_run.publish(sandbox, dataset, seed, year)
             click.echo(f"published {len(published.cases)} cases of {year} to {published.directory} "
                        f"(digest {published.digest()}; data: {dataset.describe()}; seed {seed})")
     finally:
@@ -353,6 +300,26 @@ def code_diff(path, year=None):
                                               lineterm=""))
             out.extend(lines or [f"{course} {function}: identical to the reference"])
     return "\n".join(out)
+
+
+@main.command(name="student-kit")
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--year", type=click.Choice(years.YEARS), default=years.DEFAULT_YEAR, show_default=True,
+              help="The handout year the kit checks.")
+@seed_option
+def student_kit_command(out_dir, year, seed):
+    """Write the student kit into OUT_DIR: a wheel whose `needle-check PATH` is `grader check`, without the solution.
+
+    It holds the expected values of one year and seed, on generated data: grade with another seed.
+    """
+    workspace = isolation.Workspace()
+    try:
+        sandbox = grading.detect_sandbox(workspace, isolation.Limits())
+        wheel = student_kit.build(out_dir, reference.load(sandbox, datasets.generated(workspace.data_dir), seed, year))
+    finally:
+        workspace.close()
+    click.echo(f"wrote {wheel}: students run `pip install {wheel.name}`, then `{check.COMMAND} PATH` "
+               f"(the {year} handout, seed {seed})")
 
 
 @main.command()

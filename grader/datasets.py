@@ -69,13 +69,18 @@ def _describe_files(images, labels):
     return digest.hexdigest(), count
 
 
+def generated(workspace_dir):
+    """The small deterministic dataset, written into ``workspace_dir``."""
+    images, labels = idx.generate_mnist_like(workspace_dir, n=GENERATED_EXAMPLES, seed=GENERATED_SEED)
+    digest, count = _describe_files(images, labels)
+    return Dataset("generated", "generated", images, labels, digest, count)
+
+
 def resolve(data_dir, workspace_dir):
     """The dataset to grade on, copied into ``workspace_dir``."""
     data_dir = data_dir or os.environ.get("NEEDLE_GRADER_DATA") or None
     if data_dir is None:
-        images, labels = idx.generate_mnist_like(workspace_dir, n=GENERATED_EXAMPLES, seed=GENERATED_SEED)
-        digest, count = _describe_files(images, labels)
-        return Dataset("generated", "generated", images, labels, digest, count)
+        return generated(workspace_dir)
     if not os.path.isdir(data_dir):
         raise DataError(f"{data_dir}: no such data folder")
     for image_name, label_name in FILE_PAIRS:

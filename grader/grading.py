@@ -15,15 +15,18 @@ import time
 
 import numpy as np
 
-from . import __version__, datasets, isolation, reference, scores, submission, supervise, years
+from . import __version__, bundle, datasets, isolation, reference, scores, submission, supervise, years
 
 
 def private_paths():
-    """Folders a child must never see: the grader, the reference solution, and the expected values."""
-    import needle
+    """Folders a child must never see: the grader (with a student kit's bundled values), the reference
+    solution (a kit has none), and the expected values."""
+    paths = [os.path.dirname(os.path.abspath(__file__)), str(reference.published_root()), str(reference.cache_root())]
+    if not bundle.PRESENT:
+        import needle
 
-    return [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(needle.__file__)),
-            str(reference.published_root()), str(reference.cache_root())]
+        paths.append(os.path.dirname(os.path.abspath(needle.__file__)))
+    return paths
 
 
 def detect_sandbox(workspace, limits, disabled_layers=()):
@@ -46,7 +49,7 @@ class Session:
             self.filters = (suites, cases)
             self._references = {}
             self._lock = threading.Lock()   # jobs of a batch share the references and the staging counter
-            self.reference(year or years.DEFAULT_YEAR)  # a reference that cannot be had fails here, once
+            self.reference(year or bundle.YEAR or years.DEFAULT_YEAR)  # a reference that cannot be had fails here
         except BaseException:
             self.workspace.close()
             raise

@@ -8,7 +8,11 @@ generates handouts from them, of the kit (suites and harness), of the data,
 the seed, and numpy's random streams (the suites draw their inputs from
 them). A reference whose fingerprint differs from the current one is stale
 and never graded against: it is recomputed in a child process that runs only
-the reference solution, and cached.
+the reference solution (``reference_run.py``), and cached.
+
+A student kit (``bundle.py``) holds one reference and never recomputes: it
+trusts the needle digest its values were built with (it has no needle/), checks
+every other part of the fingerprint, and says plainly what it cannot do.
 """
 
 import dataclasses
@@ -16,12 +20,11 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
 import tempfile
 
 import numpy as np
 
-from . import isolation, supervise, years
+from . import bundle
 
 PACKAGE_DIR = pathlib.Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -33,12 +36,15 @@ FINGERPRINT_LABELS = {"needle": "the needle sources", "kit": "the suites", "data
 
 
 class ReferenceError(Exception):
-    """The reference solution itself failed a case: a bug in needle/ or the suites."""
+    """No reference can be had: the reference solution failed a case (a bug in needle/ or the suites),
+    or a student kit was asked for values it does not hold."""
 
 
 def published_root():
-    """Where published references are: $NEEDLE_GRADER_REFERENCE (an installed grader, a Gradescope bundle),
-    else the repository's reference/."""
+    """Where published references are: a student kit's bundled one; $NEEDLE_GRADER_REFERENCE (an installed
+    grader, a Gradescope bundle); else the repository's reference/."""
+    if bundle.PRESENT:
+        return bundle.REFERENCE
     return pathlib.Path(os.environ.get("NEEDLE_GRADER_REFERENCE") or REFERENCE_DIR)
 
 
@@ -50,12 +56,19 @@ def cache_root():
     return pathlib.Path(xdg) / "needle-grader"
 
 
-def _digest_files(paths):
+def _digest_files(paths, root):
+    """Names relative to ``root``, and contents."""
     digest = hashlib.sha256()
     for path in sorted(paths):
-        digest.update(str(path.relative_to(REPO_ROOT if REPO_ROOT in path.parents else path.parent)).encode())
+        digest.update(str(path.relative_to(root)).encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
+
+
+def kit_files():
+    """The files of the kit the child runs (suites and harness), as the reference digests them."""
+    kit = PACKAGE_DIR / "kit"
+    return [*kit.rglob("*.py"), kit / "suites" / "pytest.ini"]
 
 
 def _rng_fingerprint():
@@ -64,16 +77,22 @@ def _rng_fingerprint():
     return hashlib.sha256(b"".join(np.asarray(a, dtype=np.float64).tobytes() for a in sample)).hexdigest()[:16]
 
 
-def fingerprint(dataset, seed, year):
+def _needle_digest():
     import needle
 
     needle_dir = pathlib.Path(needle.__file__).resolve().parent
-    kit = PACKAGE_DIR / "kit"
+    sources = [*needle_dir.glob("*.py"), PACKAGE_DIR / "handout.py", PACKAGE_DIR / "years.py"]
+    return _digest_files(sources, REPO_ROOT if REPO_ROOT in needle_dir.parents else needle_dir.parent)
+
+
+def fingerprint(dataset, seed, year, needle=None):
+    """What the values of a year depend on; ``needle``, the needle digest, when it cannot be computed here
+    (a student kit has no needle/)."""
     return {
         "format": FORMAT,
         "year": year,
-        "needle": _digest_files([*needle_dir.glob("*.py"), PACKAGE_DIR / "handout.py", PACKAGE_DIR / "years.py"]),
-        "kit": _digest_files([*kit.rglob("*.py"), kit / "suites" / "pytest.ini"]),
+        "needle": needle or _needle_digest(),
+        "kit": _digest_files(kit_files(), PACKAGE_DIR),
         "data": dataset.digest,
         "seed": seed,
         "rng": _rng_fingerprint(),
@@ -84,7 +103,7 @@ def _key(print_):
     return hashlib.sha256(json.dumps(print_, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def _value_key(case, name):
+def value_key(case, name):
     return f"{case}|{name}"
 
 
@@ -100,7 +119,7 @@ class Reference:
     def expected(self, case, name):
         if self._values is None:
             self._values = np.load(self.directory / VALUES, allow_pickle=False)
-        return self._values[_value_key(case, name)]
+        return self._values[value_key(case, name)]
 
     def case_timeouts(self):
         return {case: meta.get("timeout") for case, meta in self.cases.items()}
@@ -109,7 +128,7 @@ class Reference:
         return _key(self.fingerprint)
 
 
-def _read(directory, origin):
+def read(directory, origin):
     try:
         manifest = json.loads((directory / MANIFEST).read_text())
     except (OSError, ValueError):
@@ -119,7 +138,7 @@ def _read(directory, origin):
     return Reference(manifest["fingerprint"], manifest["cases"], directory, origin)
 
 
-def _write(directory, print_, cases, values):
+def write(directory, print_, cases, values):
     """Values first, manifest last, each by rename: a reader never sees a half-written reference."""
     directory.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=directory, suffix=".npz", delete=False) as handle:
@@ -132,57 +151,16 @@ def _write(directory, print_, cases, values):
     os.replace(handle.name, directory / MANIFEST)
 
 
-def compute(sandbox, dataset, seed, year):
-    """Run every case of the year on its reference solution, in a child that runs nothing else.
-
-    It runs under the default limits: limits tightened for grading a submission
-    (``--timeout``, ``--memory-mb``) are not meant for the reference.
-    """
-    sandbox = dataclasses.replace(sandbox, limits=isolation.Limits())
-    staged = pathlib.Path(sandbox.workspace.root) / f"reference-solution-{year}"
-    shutil.rmtree(staged, ignore_errors=True)
-    years.write_handout(staged, with_solutions=True, year=year)
-    isolation.make_world_readable(staged)
-    execution = supervise.execute(sandbox, str(staged), [], mode="reference", data=dataset.child_paths(),
-                                  seed=seed, year=year, student=years.student_functions(year),
-                                  slot=supervise.REFERENCE_SLOT)
-    problems = [" ".join(filter(None, [f"{case}: {run.status or 'error'}", run.message, _stage_text(run)]))
-                for case, run in execution.cases.items() if not run.ended or run.stages or run.status]
-    problems += execution.notes
-    if problems or not execution.cases:
-        shown = problems[:5] + ([f"and {len(problems) - 5} more"] if len(problems) > 5 else [])
-        raise ReferenceError("the reference solution failed: " + "; ".join(shown or ["no cases ran"]))
-    cases, values = {}, {}
-    for case, run in execution.cases.items():
-        meta = execution.case_meta.get(case, {})
-        cases[case] = {**{key: meta.get(key) for key in supervise.CASE_META},
-                       "values": {name: entry["meta"] for name, entry in run.values.items()}}
-        for name, entry in run.values.items():
-            values[_value_key(case, name)] = entry["value"]
-    return cases, values
-
-
-def _stage_text(run):
-    return " ".join(str((stage.get("crash") or {}).get("message", "")) for stage in run.stages)
-
-
-def publish(sandbox, dataset, seed, year, directory=None):
-    """Compute the year's reference and write it to ``directory`` (``reference/YEAR`` by default)."""
-    directory = pathlib.Path(directory or published_root() / year)
-    print_ = fingerprint(dataset, seed, year)
-    cases, values = compute(sandbox, dataset, seed, year)
-    _write(directory, print_, cases, values)
-    return _read(directory, "published")
-
-
 def load(sandbox, dataset, seed, year):
     """The year's reference matching the current fingerprint: published, cached, or computed now."""
+    if bundle.PRESENT:
+        return _bundled(dataset, seed, year)
     print_ = fingerprint(dataset, seed, year)
-    published = _read(published_root() / year, "published")
+    published = read(published_root() / year, "published")
     if published is not None and published.fingerprint == print_:
         return published
     cached_dir = cache_root() / _key(print_)
-    cached = _read(cached_dir, "cached")
+    cached = read(cached_dir, "cached")
     if published is not None and published.fingerprint["data"] == print_["data"] \
             and published.fingerprint["seed"] == print_["seed"]:
         changed = [FINGERPRINT_LABELS.get(k, k) for k in print_ if published.fingerprint.get(k) != print_[k]]
@@ -193,8 +171,33 @@ def load(sandbox, dataset, seed, year):
     if cached is not None and cached.fingerprint == print_:
         cached.note = note
         return cached
-    cases, values = compute(sandbox, dataset, seed, year)
-    _write(cached_dir, print_, cases, values)
-    computed = _read(cached_dir, "computed")
+    from . import reference_run   # here only: a student kit has no reference_run, and returned above
+
+    computed = reference_run.compute_into(cached_dir, sandbox, dataset, seed, year)
     computed.note = note
     return computed
+
+
+def _bundled(dataset, seed, year):
+    """A student kit's one reference, if it is the one asked for; else one line saying what the kit cannot do."""
+    kit_year, kit_seed = bundle.YEAR, bundle.SEED
+    if year != kit_year:
+        raise ReferenceError(f"this kit was built for the {kit_year} handout and cannot check a {year} one "
+                             f"(--year {kit_year} if your files are {kit_year}'s; else ask your instructor for "
+                             f"the {year} kit)")
+    if seed != kit_seed:
+        raise ReferenceError(f"this kit holds the expected values of seed {kit_seed} only and cannot check with "
+                             f"--seed {seed}: only your instructor's grader can draw fresh inputs")
+    built = read(published_root() / year, "published")
+    if built is None:
+        raise ReferenceError(f"this kit's expected values are missing from {published_root() / year}: reinstall it")
+    print_ = fingerprint(dataset, seed, year, needle=built.fingerprint["needle"])
+    changed = [key for key in print_ if built.fingerprint.get(key) != print_[key]]
+    if changed == ["data"] and dataset.source != "generated":
+        raise ReferenceError("this kit holds the expected values for its own generated data only and cannot check "
+                             "with --data or $NEEDLE_GRADER_DATA")
+    if changed:
+        raise ReferenceError(f"this kit cannot check here: {', '.join(FINGERPRINT_LABELS[k] for k in changed)} "
+                             f"differ from those its expected values were made with (numpy {np.__version__} here); "
+                             "reinstall the kit, or ask your instructor for one built with this numpy")
+    return built

@@ -25,6 +25,7 @@ import functools
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
+from . import bundle
 from .handout import find_solution_blocks, render_block, rewrite_blocks
 
 FLAT_LAYOUT = {  # needle module -> path in the course repository
@@ -190,7 +191,11 @@ def course_sources(year: str = DEFAULT_YEAR, with_solutions: bool = False) -> Di
 
 @functools.lru_cache(maxsize=None)
 def _course_sources(year, with_solutions):
-    """Generated once per process: staging every submission of a batch needs its year's starter."""
+    """Generated once per process: staging every submission of a batch needs its year's starter.
+
+    A student kit has them bundled, and no solution."""
+    if bundle.PRESENT:
+        return tuple(bundle.course_sources(year, with_solutions).items())
     handout = HANDOUTS[year]
     sources = {course_path: rewrite_blocks(
         text, course_path, lambda block, lines: render_block(block, lines, handout.given, with_solutions))
@@ -207,6 +212,8 @@ def course_module(course_path: str) -> str:
 @functools.lru_cache(maxsize=None)
 def student_functions(year: str = DEFAULT_YEAR) -> Tuple[Tuple[str, str], ...]:
     """``(module, function)`` of every function a student writes in that year's handout."""
+    if bundle.PRESENT:
+        return bundle.student_functions(year)
     functions = []
     for course_path, text in course_sources(year, with_solutions=True).items():
         functions.extend((course_module(course_path), block.function)

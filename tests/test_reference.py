@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from grader import datasets, grading, isolation, reference, years
+from grader import datasets, grading, isolation, reference, reference_run, years
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_stale_values_are_recomputed_in_a_separate_process_and_cached(sandbox, g
 
 
 def test_publishing_writes_a_manifest_and_values(sandbox, generated, tmp_path):
-    published = reference.publish(sandbox, generated, 3, "2022", directory=tmp_path)
+    published = reference_run.publish(sandbox, generated, 3, "2022", directory=tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "values.npz"]
     assert published.fingerprint["seed"] == 3
     assert published.cases["backward::divide"]["values"]["grad[0]"]["kind"] == "gradient"
@@ -76,12 +76,12 @@ def test_a_reference_that_fails_its_own_cases_is_refused(sandbox, generated, mon
                         lambda out, with_solutions=False, overwrite=False, year="2022": original(out, False, overwrite, year))
     with pytest.raises(reference.ReferenceError, match=r"the reference solution failed: forward::power_scalar\[3x4\^2\]: "
                                                        r"error NotImplementedError; .* and 84 more"):
-        reference.compute(sandbox, generated, 0, "2022")
+        reference_run.compute(sandbox, generated, 0, "2022")
 
 
 def test_the_reference_ignores_limits_tightened_for_a_submission(sandbox, generated):
     import dataclasses
 
     tight = dataclasses.replace(sandbox, limits=isolation.Limits(case_timeout=0.01, memory_bytes=256 << 20))
-    cases, values = reference.compute(tight, generated, 0, "2022")
+    cases, values = reference_run.compute(tight, generated, 0, "2022")
     assert len(cases) == 89 and len(values) > 89
