@@ -10,13 +10,19 @@ float64 constants, smoothing epsilons, in-place updates, detaching at either
 end of a batch, sorting from the first node only, ...). Every one of them is
 correct: it must score 100, with the advisories listed beside it.
 
+Students also extend the starter's own code outside the blocks (a ``keepdims`` on
+``Summation.__init__``, ``summation`` and ``Tensor.sum``): ``replaced`` rewrites such a
+definition in place, wherever that year's starter has it.
+
 A variant is a student with one bug. ``fails`` lists every scored case the
 bug makes fail; all of them belong to the question where the bug lives,
 except in ``PROPAGATING``, whose bug sits in code that later questions call
 (their messages then name the cause).
 """
 
+import ast
 import dataclasses
+import textwrap
 from pathlib import Path
 
 COMMON = {
@@ -176,6 +182,7 @@ class Student:
     blocks: dict
     advisories: set                      # the advisory cases it fails
     added: dict = dataclasses.field(default_factory=dict)   # course path -> code appended to that file
+    replaced: dict = dataclasses.field(default_factory=dict)   # starter function (qualified name) -> its new code
     # its weights turn float64 only because 2022's backward() seeds float64 ones
     float64_from_the_seed: bool = False
 
@@ -429,6 +436,84 @@ for s in range(0, len(X), batch):
 return W1, W2
 """,
     }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
+    "pia": Student("adds keepdims to Summation, summation() and Tensor.sum, and sums with it in gradients", {
+        "Summation.compute": "return array_api.sum(a, axis=self.axes, keepdims=self.keepdims)",
+        "Summation.gradient": """
+in_shape = node.inputs[0].shape
+if self.keepdims:
+    return broadcast_to(out_grad, in_shape)
+axes = range(len(in_shape)) if self.axes is None else self.axes
+kept = [1 if i in axes else n for i, n in enumerate(in_shape)]
+return broadcast_to(reshape(out_grad, tuple(kept)), in_shape)
+""",
+        "BroadcastTo.gradient": """
+in_shape = node.inputs[0].shape
+lead = len(out_grad.shape) - len(in_shape)
+stretched = [lead + i for i, n in enumerate(in_shape) if n == 1 and out_grad.shape[lead + i] != 1]
+axes = tuple(range(lead)) + tuple(stretched)
+if not axes:
+    return out_grad
+return out_grad.sum(axes, keepdims=True).reshape(in_shape)
+""",
+        "softmax_loss": """
+log_sum_exp = ndl.log(ndl.exp(Z).sum((1,), keepdims=True))
+log_probabilities = Z - log_sum_exp.broadcast_to(Z.shape)
+return -(log_probabilities * y_one_hot).sum() / Z.shape[0]
+""",
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}, replaced={
+        "Summation.__init__": """
+def __init__(self, axes=None, keepdims=False):
+    self.axes = axes
+    self.keepdims = keepdims
+""",
+        "summation": """
+def summation(a, axes=None, keepdims=False):
+    return Summation(axes, keepdims)(a)
+""",
+        "Tensor.sum": """
+def sum(self, axes=None, keepdims=False):
+    return needle.ops.Summation(axes, keepdims)(self)
+""",
+    }),
+    "quinn": Student("Transpose takes a full permutation as well as a pair; gradients build permutations", {
+        "Transpose.compute": """
+if self.axes is None:
+    return array_api.swapaxes(a, -1, -2)
+if len(self.axes) == 2:
+    return array_api.swapaxes(a, *self.axes)
+return array_api.transpose(a, self.axes)
+""",
+        "Transpose.gradient": """
+ndim = len(out_grad.shape)
+order = list(range(ndim))
+if self.axes is None:
+    order[-2], order[-1] = order[-1], order[-2]
+elif len(self.axes) == 2:
+    i, j = self.axes
+    order[i], order[j] = order[j], order[i]
+else:
+    order = list(self.axes)
+inverse = [0] * ndim
+for position, axis in enumerate(order):
+    inverse[axis] = position
+return transpose(out_grad, tuple(inverse))
+""",
+        "MatMul.gradient": """
+lhs, rhs = node.inputs
+
+def last_two_swapped(t):
+    n = len(t.shape)
+    return transpose(t, tuple(range(n - 2)) + (n - 1, n - 2))
+
+grad_lhs = matmul(out_grad, last_two_swapped(rhs))
+grad_rhs = matmul(last_two_swapped(lhs), out_grad)
+if len(grad_lhs.shape) > len(lhs.shape):
+    grad_lhs = summation(grad_lhs, axes=tuple(range(len(grad_lhs.shape) - len(lhs.shape))))
+if len(grad_rhs.shape) > len(rhs.shape):
+    grad_rhs = summation(grad_rhs, axes=tuple(range(len(grad_rhs.shape) - len(rhs.shape))))
+return grad_lhs, grad_rhs
+""",
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
 }
 
 
@@ -587,16 +672,37 @@ def generated_with(folder, year, bodies):
     return fill(folder, bodies)
 
 
+def replace_definitions(text, definitions):
+    """``(text, names replaced)``: each function named in ``definitions`` (qualified name -> code at
+    column 0) rewritten in place, at the definition's own indentation."""
+    found = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, ast.FunctionDef) and prefix + child.name in definitions:
+                found.append((child, prefix + child.name))
+
+    visit(ast.parse(text), "")
+    lines = text.splitlines(keepends=True)
+    for node, name in sorted(found, key=lambda pair: -pair[0].lineno):
+        code = textwrap.indent(definitions[name].strip("\n") + "\n", " " * node.col_offset)
+        lines[node.lineno - 1:node.end_lineno] = [code]
+    return "".join(lines), {name for _, name in found}
+
+
 def build(starter, submission, target):
     """Write ``submission`` (a Student or Variant) onto the course's starter at ``starter``, into ``target``."""
-    if isinstance(submission, Variant):
-        base = STUDENTS[submission.base]
-        bodies, added = {**base.bodies(), **submission.blocks}, base.added
-    else:
-        bodies, added = submission.bodies(), submission.added
+    student = STUDENTS[submission.base] if isinstance(submission, Variant) else submission
+    bodies = {**student.bodies(), **submission.blocks}
+    replaced = set()
     for path in sorted(Path(starter).rglob("*.py")):
         destination = Path(target) / path.relative_to(starter)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_text(path.read_text(encoding="utf-8") + added.get(path.relative_to(starter).as_posix(), ""),
-                               encoding="utf-8")
+        text, names = replace_definitions(path.read_text(encoding="utf-8"), student.replaced)
+        replaced |= names
+        destination.write_text(text + student.added.get(path.relative_to(starter).as_posix(), ""), encoding="utf-8")
+    missing = set(student.replaced) - replaced
+    assert not missing, f"the starter in {starter} defines no {', '.join(sorted(missing))}"
     return fill(target, bodies)

@@ -19,10 +19,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
 
 
-STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus"], "2024": ["ada", "hana", "jun"],
-                    "2025": ["ada", "fay", "nia"]}
-LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order", "ada-broadcast-by-resize",
-                  "ada-power-exponent-gradient", "ada-power-forward-swapped"]
+# Students whose code meets what differs by year (log's forward, the layout of Summation and Tensor.sum) every year.
+EVERY_YEAR = ["ada", "pia", "quinn"]
+STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": EVERY_YEAR + ["ben", "gus"], "2024": EVERY_YEAR + ["hana", "jun"],
+                    "2025": EVERY_YEAR + ["fay", "nia"]}
+LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order",
+                  "ada-broadcast-by-resize", "ada-power-exponent-gradient", "ada-power-forward-swapped"]
 VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
                            if year in VARIANTS[name].years] for year in years.YEARS}
 
