@@ -436,6 +436,16 @@ for s in range(0, len(X), batch):
 return W1, W2
 """,
     }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
+    "ola": Student("smoothing epsilons in log's forward and gradient, and in the softmax's log of probabilities", {
+        "Log.compute": "return array_api.log(a + 1e-7)",
+        "Log.gradient": "return out_grad / (node.inputs[0] + 1e-7)",
+        "softmax_loss": """
+exp_z = ndl.exp(Z)
+totals = ndl.broadcast_to(ndl.reshape(ndl.summation(exp_z, axes=(1,)), (Z.shape[0], 1)), Z.shape)
+probabilities = exp_z / totals
+return -ndl.summation(y_one_hot * ndl.log(probabilities + 1e-7)) / Z.shape[0]
+""",
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
     "pia": Student("adds keepdims to Summation, summation() and Tensor.sum, and sums with it in gradients", {
         "Summation.compute": "return array_api.sum(a, axis=self.axes, keepdims=self.keepdims)",
         "Summation.gradient": """
@@ -608,6 +618,12 @@ for node in reverse_topo_order:
         "Exp.compute": "return array_api.power(2.0, a)"}, {"softmax_loss::exp_forward"}),
     "ada-log-base-10": Variant("ada", "Log.compute takes log10", {
         "Log.compute": "return array_api.log10(a)"}, {"softmax_loss::log_forward"}),
+    "ada-log1p": Variant("ada", "Log.compute takes log1p, log(1 + a)", {
+        "Log.compute": "return array_api.log1p(a)"}, {"softmax_loss::log_forward"}),
+    "ada-log-negated": Variant("ada", "Log.compute returns -log(a)", {
+        "Log.compute": "return -array_api.log(a)"}, {"softmax_loss::log_forward"}),
+    "ada-log-missing": Variant("ada", "Log.compute left as the starter has it", {
+        "Log.compute": "raise NotImplementedError()"}, {"softmax_loss::log_forward"}),
     "ada-pixels-not-scaled": Variant("ada", "parse_mnist leaves pixels in 0..255", {
         "parse_mnist": COMMON["parse_mnist"].replace(".astype(np.float32) / 255.0", ".astype(np.float32)")},
         {"softmax_loss::parse_mnist_other_files[7]", "softmax_loss::parse_mnist_other_files[31]",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import PROPAGATING, STUDENTS, VARIANTS, build, expected_fails
+from corpus import PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
 from grader import results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,10 +20,10 @@ HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "
 
 
 # Students whose code meets what differs by year (log's forward, the layout of Summation and Tensor.sum) every year.
-EVERY_YEAR = ["ada", "pia", "quinn"]
+EVERY_YEAR = ["ada", "ola", "pia", "quinn"]
 STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": EVERY_YEAR + ["ben", "gus"], "2024": EVERY_YEAR + ["hana", "jun"],
                     "2025": EVERY_YEAR + ["fay", "nia"]}
-LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order",
+LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-log1p", "ada-divide-sign", "ada-topo-pre-order",
                   "ada-broadcast-by-resize", "ada-power-exponent-gradient", "ada-power-forward-swapped"]
 VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
                            if year in VARIANTS[name].years] for year in years.YEARS}
@@ -92,6 +92,16 @@ def test_a_bug_in_code_later_questions_call_is_named_where_they_fail(grading_ses
         "nn_epoch::lr_and_batch[lr0.05-batch60]", "nn_epoch::full_epoch"}
     assert cases["nn_epoch::full_epoch"]["causes"] == [
         {"function": "softmax_loss", "case": "softmax_loss::softmax_loss[zero]"}]
+
+
+@pytest.mark.parametrize("year, eps, passes", [
+    ("2022", 5.5e-7, True), ("2022", -5.5e-7, True), ("2022", 6e-7, False), ("2024", 5.5e-7, True)])
+def test_log_forward_accepts_every_epsilon_the_courses_check_accepts(year, eps, passes, grading_session, tmp_path):
+    """The course checks log(4.0) and log(4.55) at rtol 1e-7: it accepts log(a + eps) for |eps| up to 5.5e-7."""
+    student = Variant("ada", f"Log.compute adds {eps}", {"Log.compute": f"return array_api.log(a + {eps!r})"}, set())
+    _, cases = grade(grading_session, build(starter(year), student, tmp_path / "eps"))
+    case = cases["softmax_loss::log_forward" if year < "2024" else "forward::log"]
+    assert (case["status"] == "passed") == passes, case["message"]
 
 
 @pytest.mark.parametrize("year", years.YEARS)
