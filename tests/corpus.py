@@ -580,7 +580,8 @@ return out_grad / rhs, out_grad * lhs / (rhs * rhs)
 in_shape = node.inputs[0].shape
 extra = len(out_grad.shape) - len(in_shape)
 return summation(out_grad, axes=tuple(range(extra))) if extra else out_grad
-"""}, _cases("backward::broadcast_to", ["3x1-3x3", "1x3-3x3", "1-3x3x3", "5x4x1-5x4x3", "4x1-3x4x5"])),
+"""}, _cases("backward::broadcast_to", ["3x1-3x3", "1x3-3x3", "1-3x3x3", "5x4x1-5x4x3", "4x1-3x4x5", "1x1-3x3",
+                                         "1x4x1-3x4x5", "2x1x1-2x3x4"])),
     "ada-matmul-no-batch-sum": Variant("ada", "MatMul.gradient never sums over broadcast batch axes", {
         "MatMul.gradient": """
 lhs, rhs = node.inputs
@@ -588,7 +589,7 @@ return matmul(out_grad, transpose(rhs)), matmul(transpose(lhs), out_grad)
 """}, _cases("backward::matmul", MATMUL_BROADCAST)),
     "ada-transpose-gradient-default-axes": Variant("ada", "Transpose.gradient swaps the last two axes always", {
         "Transpose.gradient": "return transpose(out_grad)"},
-        _cases("backward::transpose", ["3x5x4-axes01", "2x3x4-axes02"])),
+        _cases("backward::transpose", ["3x5x4-axes01", "2x3x4-axes02", "4x4x3-axes01"])),
     "ada-reshape-gradient-unshaped": Variant("ada", "Reshape.gradient returns out_grad in the output's shape", {
         "Reshape.gradient": "return out_grad"}, _cases("backward::reshape", ["3x4-2x6", "2x3x4-4x6"])),
     "ada-topo-pre-order": Variant("ada", "topo_sort_dfs appends a node before its inputs", {
@@ -624,6 +625,47 @@ for node in reverse_topo_order:
         "Log.compute": "return -array_api.log(a)"}, {"softmax_loss::log_forward"}),
     "ada-log-missing": Variant("ada", "Log.compute left as the starter has it", {
         "Log.compute": "raise NotImplementedError()"}, {"softmax_loss::log_forward"}),
+    "ada-broadcast-one-stretched-axis": Variant("ada", "BroadcastTo.gradient sums one stretched size-1 axis, not all", {
+        "BroadcastTo.gradient": """
+in_shape = node.inputs[0].shape
+lead = len(out_grad.shape) - len(in_shape)
+grad = summation(out_grad, axes=tuple(range(lead))) if lead else out_grad
+stretched = [i for i, n in enumerate(in_shape) if n == 1 and grad.shape[i] != 1]
+if stretched:
+    grad = summation(grad, axes=(stretched[0],))
+return reshape(grad, in_shape)
+"""}, _cases("backward::broadcast_to", ["1x1-3x3", "1x4x1-3x4x5", "2x1x1-2x3x4"])),
+    "ada-summation-gradient-axes-from-shapes": Variant("ada", "Summation.gradient tells the summed axes from the shapes", {
+        "Summation.gradient": """
+in_shape = node.inputs[0].shape
+kept, j = [], 0
+for n in in_shape:
+    if j < len(out_grad.shape) and out_grad.shape[j] == n:
+        kept.append(n)
+        j += 1
+    else:
+        kept.append(1)
+return broadcast_to(reshape(out_grad, tuple(kept)), in_shape)
+"""}, {"backward::summation[4x4-axes0]"}),
+    "ada-transpose-gradient-swaps-first-two": Variant("ada", "Transpose.gradient swaps axes 0 and 1 for the default", {
+        "Transpose.gradient": "return transpose(out_grad, self.axes if self.axes is not None else (0, 1))"},
+        {"backward::transpose[3x4x5]"}),
+    "ada-transpose-gradient-axes-from-shapes": Variant("ada", "Transpose.gradient tells the swapped axes from the shapes", {
+        "Transpose.gradient": """
+in_shape = node.inputs[0].shape
+swapped = tuple(i for i, (m, n) in enumerate(zip(in_shape, out_grad.shape)) if m != n)
+return transpose(out_grad, swapped) if swapped else out_grad
+"""}, {"backward::transpose[4x4x3-axes01]"}),
+    "ada-adjoint-by-index": Variant("ada", "compute_gradient_of_variables finds an input's gradient by node.inputs.index", {
+        "compute_gradient_of_variables": """
+for node in reverse_topo_order:
+    node.grad = sum_node_list(node_to_output_grads_list[node])
+    if node.op is None:
+        continue
+    grads = node.op.gradient_as_tuple(node.grad, node)
+    for inp in node.inputs:
+        node_to_output_grads_list.setdefault(inp, []).append(grads[node.inputs.index(inp)])
+"""}, {"compute_gradient::one_node_as_both_inputs"}),
     "ada-pixels-not-scaled": Variant("ada", "parse_mnist leaves pixels in 0..255", {
         "parse_mnist": COMMON["parse_mnist"].replace(".astype(np.float32) / 255.0", ".astype(np.float32)")},
         {"softmax_loss::parse_mnist_other_files[7]", "softmax_loss::parse_mnist_other_files[31]",
