@@ -509,20 +509,10 @@ for position, axis in enumerate(order):
 return transpose(out_grad, tuple(inverse))
 """,
         "MatMul.gradient": """
-lhs, rhs = node.inputs
-
 def last_two_swapped(t):
     n = len(t.shape)
     return transpose(t, tuple(range(n - 2)) + (n - 1, n - 2))
-
-grad_lhs = matmul(out_grad, last_two_swapped(rhs))
-grad_rhs = matmul(last_two_swapped(lhs), out_grad)
-if len(grad_lhs.shape) > len(lhs.shape):
-    grad_lhs = summation(grad_lhs, axes=tuple(range(len(grad_lhs.shape) - len(lhs.shape))))
-if len(grad_rhs.shape) > len(rhs.shape):
-    grad_rhs = summation(grad_rhs, axes=tuple(range(len(grad_rhs.shape) - len(rhs.shape))))
-return grad_lhs, grad_rhs
-""",
+""" + COMMON["MatMul.gradient"].replace("transpose(", "last_two_swapped("),
     }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
 }
 
@@ -635,7 +625,7 @@ if stretched:
     grad = summation(grad, axes=(stretched[0],))
 return reshape(grad, in_shape)
 """}, _cases("backward::broadcast_to", ["1x1-3x3", "1x4x1-3x4x5", "2x1x1-2x3x4"])),
-    "ada-summation-gradient-axes-from-shapes": Variant("ada", "Summation.gradient tells the summed axes from the shapes", {
+    "ada-summation-gradient-axes-from-shapes": Variant("ada", "Summation.gradient tells the summed axes by shape", {
         "Summation.gradient": """
 in_shape = node.inputs[0].shape
 kept, j = [], 0
@@ -650,22 +640,17 @@ return broadcast_to(reshape(out_grad, tuple(kept)), in_shape)
     "ada-transpose-gradient-swaps-first-two": Variant("ada", "Transpose.gradient swaps axes 0 and 1 for the default", {
         "Transpose.gradient": "return transpose(out_grad, self.axes if self.axes is not None else (0, 1))"},
         {"backward::transpose[3x4x5]"}),
-    "ada-transpose-gradient-axes-from-shapes": Variant("ada", "Transpose.gradient tells the swapped axes from the shapes", {
+    "ada-transpose-gradient-axes-from-shapes": Variant("ada", "Transpose.gradient tells the swapped axes by shape", {
         "Transpose.gradient": """
 in_shape = node.inputs[0].shape
 swapped = tuple(i for i, (m, n) in enumerate(zip(in_shape, out_grad.shape)) if m != n)
 return transpose(out_grad, swapped) if swapped else out_grad
 """}, {"backward::transpose[4x4x3-axes01]"}),
-    "ada-adjoint-by-index": Variant("ada", "compute_gradient_of_variables finds an input's gradient by node.inputs.index", {
-        "compute_gradient_of_variables": """
-for node in reverse_topo_order:
-    node.grad = sum_node_list(node_to_output_grads_list[node])
-    if node.op is None:
-        continue
-    grads = node.op.gradient_as_tuple(node.grad, node)
-    for inp in node.inputs:
-        node_to_output_grads_list.setdefault(inp, []).append(grads[node.inputs.index(inp)])
-"""}, {"compute_gradient::one_node_as_both_inputs"}),
+    "ada-adjoint-by-index": Variant("ada", "compute_gradient_of_variables picks a gradient by node.inputs.index", {
+        "compute_gradient_of_variables": COMMON["compute_gradient_of_variables"]
+            .replace("for inp, g in zip(node.inputs, grads):", "for inp in node.inputs:")
+            .replace(".append(g)", ".append(grads[node.inputs.index(inp)])")},
+        {"compute_gradient::one_node_as_both_inputs"}),
     "ada-pixels-not-scaled": Variant("ada", "parse_mnist leaves pixels in 0..255", {
         "parse_mnist": COMMON["parse_mnist"].replace(".astype(np.float32) / 255.0", ".astype(np.float32)")},
         {"softmax_loss::parse_mnist_other_files[7]", "softmax_loss::parse_mnist_other_files[31]",
