@@ -609,12 +609,6 @@ for node in reverse_topo_order:
         "Exp.compute": "return array_api.power(2.0, a)"}, {"softmax_loss::exp_forward"}),
     "ada-log-base-10": Variant("ada", "Log.compute takes log10", {
         "Log.compute": "return array_api.log10(a)"}, {"softmax_loss::log_forward"}),
-    "ada-log1p": Variant("ada", "Log.compute takes log1p, log(1 + a)", {
-        "Log.compute": "return array_api.log1p(a)"}, {"softmax_loss::log_forward"}),
-    "ada-log-negated": Variant("ada", "Log.compute returns -log(a)", {
-        "Log.compute": "return -array_api.log(a)"}, {"softmax_loss::log_forward"}),
-    "ada-log-missing": Variant("ada", "Log.compute left as the starter has it", {
-        "Log.compute": "raise NotImplementedError()"}, {"softmax_loss::log_forward"}),
     "ada-broadcast-one-stretched-axis": Variant("ada", "BroadcastTo.gradient sums one stretched size-1 axis, not all", {
         "BroadcastTo.gradient": """
 in_shape = node.inputs[0].shape
