@@ -10,13 +10,19 @@ float64 constants, smoothing epsilons, in-place updates, detaching at either
 end of a batch, sorting from the first node only, ...). Every one of them is
 correct: it must score 100, with the advisories listed beside it.
 
+Students also extend the starter's own code outside the blocks (a ``keepdims`` on
+``Summation.__init__``, ``summation`` and ``Tensor.sum``): ``replaced`` rewrites such a
+definition in place, wherever that year's starter has it.
+
 A variant is a student with one bug. ``fails`` lists every scored case the
 bug makes fail; all of them belong to the question where the bug lives,
 except in ``PROPAGATING``, whose bug sits in code that later questions call
 (their messages then name the cause).
 """
 
+import ast
 import dataclasses
+import textwrap
 from pathlib import Path
 
 COMMON = {
@@ -176,6 +182,7 @@ class Student:
     blocks: dict
     advisories: set                      # the advisory cases it fails
     added: dict = dataclasses.field(default_factory=dict)   # course path -> code appended to that file
+    replaced: dict = dataclasses.field(default_factory=dict)   # starter function (qualified name) -> its new code
     # its weights turn float64 only because 2022's backward() seeds float64 ones
     float64_from_the_seed: bool = False
 
@@ -429,6 +436,84 @@ for s in range(0, len(X), batch):
 return W1, W2
 """,
     }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
+    "ola": Student("smoothing epsilons in log's forward and gradient, and in the softmax's log of probabilities", {
+        "Log.compute": "return array_api.log(a + 1e-7)",
+        "Log.gradient": "return out_grad / (node.inputs[0] + 1e-7)",
+        "softmax_loss": """
+exp_z = ndl.exp(Z)
+totals = ndl.broadcast_to(ndl.reshape(ndl.summation(exp_z, axes=(1,)), (Z.shape[0], 1)), Z.shape)
+probabilities = exp_z / totals
+return -ndl.summation(y_one_hot * ndl.log(probabilities + 1e-7)) / Z.shape[0]
+""",
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
+    "pia": Student("adds keepdims to Summation, summation() and Tensor.sum, and sums with it in gradients", {
+        "Summation.compute": "return array_api.sum(a, axis=self.axes, keepdims=self.keepdims)",
+        "Summation.gradient": """
+in_shape = node.inputs[0].shape
+if self.keepdims:
+    return broadcast_to(out_grad, in_shape)
+axes = range(len(in_shape)) if self.axes is None else self.axes
+kept = [1 if i in axes else n for i, n in enumerate(in_shape)]
+return broadcast_to(reshape(out_grad, tuple(kept)), in_shape)
+""",
+        "BroadcastTo.gradient": """
+in_shape = node.inputs[0].shape
+lead = len(out_grad.shape) - len(in_shape)
+stretched = [lead + i for i, n in enumerate(in_shape) if n == 1 and out_grad.shape[lead + i] != 1]
+axes = tuple(range(lead)) + tuple(stretched)
+if not axes:
+    return out_grad
+return out_grad.sum(axes, keepdims=True).reshape(in_shape)
+""",
+        "softmax_loss": """
+log_sum_exp = ndl.log(ndl.exp(Z).sum((1,), keepdims=True))
+log_probabilities = Z - log_sum_exp.broadcast_to(Z.shape)
+return -(log_probabilities * y_one_hot).sum() / Z.shape[0]
+""",
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}, replaced={
+        "Summation.__init__": """
+def __init__(self, axes=None, keepdims=False):
+    self.axes = axes
+    self.keepdims = keepdims
+""",
+        "summation": """
+def summation(a, axes=None, keepdims=False):
+    return Summation(axes, keepdims)(a)
+""",
+        "Tensor.sum": """
+def sum(self, axes=None, keepdims=False):
+    return needle.ops.Summation(axes, keepdims)(self)
+""",
+    }),
+    "quinn": Student("Transpose takes a full permutation as well as a pair; gradients build permutations", {
+        "Transpose.compute": """
+if self.axes is None:
+    return array_api.swapaxes(a, -1, -2)
+if len(self.axes) == 2:
+    return array_api.swapaxes(a, *self.axes)
+return array_api.transpose(a, self.axes)
+""",
+        "Transpose.gradient": """
+ndim = len(out_grad.shape)
+order = list(range(ndim))
+if self.axes is None:
+    order[-2], order[-1] = order[-1], order[-2]
+elif len(self.axes) == 2:
+    i, j = self.axes
+    order[i], order[j] = order[j], order[i]
+else:
+    order = list(self.axes)
+inverse = [0] * ndim
+for position, axis in enumerate(order):
+    inverse[axis] = position
+return transpose(out_grad, tuple(inverse))
+""",
+        "MatMul.gradient": """
+def last_two_swapped(t):
+    n = len(t.shape)
+    return transpose(t, tuple(range(n - 2)) + (n - 1, n - 2))
+""" + COMMON["MatMul.gradient"].replace("transpose(", "last_two_swapped("),
+    }, {RECURSIVE, INT_AXES, FLOAT64_WEIGHTS}),
 }
 
 
@@ -485,7 +570,8 @@ return out_grad / rhs, out_grad * lhs / (rhs * rhs)
 in_shape = node.inputs[0].shape
 extra = len(out_grad.shape) - len(in_shape)
 return summation(out_grad, axes=tuple(range(extra))) if extra else out_grad
-"""}, _cases("backward::broadcast_to", ["3x1-3x3", "1x3-3x3", "1-3x3x3", "5x4x1-5x4x3", "4x1-3x4x5"])),
+"""}, _cases("backward::broadcast_to", ["3x1-3x3", "1x3-3x3", "1-3x3x3", "5x4x1-5x4x3", "4x1-3x4x5", "1x1-3x3",
+                                         "1x4x1-3x4x5", "2x1x1-2x3x4"])),
     "ada-matmul-no-batch-sum": Variant("ada", "MatMul.gradient never sums over broadcast batch axes", {
         "MatMul.gradient": """
 lhs, rhs = node.inputs
@@ -493,7 +579,7 @@ return matmul(out_grad, transpose(rhs)), matmul(transpose(lhs), out_grad)
 """}, _cases("backward::matmul", MATMUL_BROADCAST)),
     "ada-transpose-gradient-default-axes": Variant("ada", "Transpose.gradient swaps the last two axes always", {
         "Transpose.gradient": "return transpose(out_grad)"},
-        _cases("backward::transpose", ["3x5x4-axes01", "2x3x4-axes02"])),
+        _cases("backward::transpose", ["3x5x4-axes01", "2x3x4-axes02", "4x4x3-axes01"])),
     "ada-reshape-gradient-unshaped": Variant("ada", "Reshape.gradient returns out_grad in the output's shape", {
         "Reshape.gradient": "return out_grad"}, _cases("backward::reshape", ["3x4-2x6", "2x3x4-4x6"])),
     "ada-topo-pre-order": Variant("ada", "topo_sort_dfs appends a node before its inputs", {
@@ -523,6 +609,42 @@ for node in reverse_topo_order:
         "Exp.compute": "return array_api.power(2.0, a)"}, {"softmax_loss::exp_forward"}),
     "ada-log-base-10": Variant("ada", "Log.compute takes log10", {
         "Log.compute": "return array_api.log10(a)"}, {"softmax_loss::log_forward"}),
+    "ada-broadcast-one-stretched-axis": Variant("ada", "BroadcastTo.gradient sums one stretched size-1 axis, not all", {
+        "BroadcastTo.gradient": """
+in_shape = node.inputs[0].shape
+lead = len(out_grad.shape) - len(in_shape)
+grad = summation(out_grad, axes=tuple(range(lead))) if lead else out_grad
+stretched = [i for i, n in enumerate(in_shape) if n == 1 and grad.shape[i] != 1]
+if stretched:
+    grad = summation(grad, axes=(stretched[0],))
+return reshape(grad, in_shape)
+"""}, _cases("backward::broadcast_to", ["1x1-3x3", "1x4x1-3x4x5", "2x1x1-2x3x4"])),
+    "ada-summation-gradient-axes-from-shapes": Variant("ada", "Summation.gradient tells the summed axes by shape", {
+        "Summation.gradient": """
+in_shape = node.inputs[0].shape
+kept, j = [], 0
+for n in in_shape:
+    if j < len(out_grad.shape) and out_grad.shape[j] == n:
+        kept.append(n)
+        j += 1
+    else:
+        kept.append(1)
+return broadcast_to(reshape(out_grad, tuple(kept)), in_shape)
+"""}, {"backward::summation[4x4-axes0]"}),
+    "ada-transpose-gradient-swaps-first-two": Variant("ada", "Transpose.gradient swaps axes 0 and 1 for the default", {
+        "Transpose.gradient": "return transpose(out_grad, self.axes if self.axes is not None else (0, 1))"},
+        {"backward::transpose[3x4x5]"}),
+    "ada-transpose-gradient-axes-from-shapes": Variant("ada", "Transpose.gradient tells the swapped axes by shape", {
+        "Transpose.gradient": """
+in_shape = node.inputs[0].shape
+swapped = tuple(i for i, (m, n) in enumerate(zip(in_shape, out_grad.shape)) if m != n)
+return transpose(out_grad, swapped) if swapped else out_grad
+"""}, {"backward::transpose[4x4x3-axes01]"}),
+    "ada-adjoint-by-index": Variant("ada", "compute_gradient_of_variables picks a gradient by node.inputs.index", {
+        "compute_gradient_of_variables": COMMON["compute_gradient_of_variables"]
+            .replace("for inp, g in zip(node.inputs, grads):", "for inp in node.inputs:")
+            .replace(".append(g)", ".append(grads[node.inputs.index(inp)])")},
+        {"compute_gradient::one_node_as_both_inputs"}),
     "ada-pixels-not-scaled": Variant("ada", "parse_mnist leaves pixels in 0..255", {
         "parse_mnist": COMMON["parse_mnist"].replace(".astype(np.float32) / 255.0", ".astype(np.float32)")},
         {"softmax_loss::parse_mnist_other_files[7]", "softmax_loss::parse_mnist_other_files[31]",
@@ -587,16 +709,37 @@ def generated_with(folder, year, bodies):
     return fill(folder, bodies)
 
 
+def replace_definitions(text, definitions):
+    """``(text, names replaced)``: each function named in ``definitions`` (qualified name -> code at
+    column 0) rewritten in place, at the definition's own indentation."""
+    found = []
+
+    def visit(node, prefix):
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef):
+                visit(child, prefix + child.name + ".")
+            elif isinstance(child, ast.FunctionDef) and prefix + child.name in definitions:
+                found.append((child, prefix + child.name))
+
+    visit(ast.parse(text), "")
+    lines = text.splitlines(keepends=True)
+    for node, name in sorted(found, key=lambda pair: -pair[0].lineno):
+        code = textwrap.indent(definitions[name].strip("\n") + "\n", " " * node.col_offset)
+        lines[node.lineno - 1:node.end_lineno] = [code]
+    return "".join(lines), {name for _, name in found}
+
+
 def build(starter, submission, target):
     """Write ``submission`` (a Student or Variant) onto the course's starter at ``starter``, into ``target``."""
-    if isinstance(submission, Variant):
-        base = STUDENTS[submission.base]
-        bodies, added = {**base.bodies(), **submission.blocks}, base.added
-    else:
-        bodies, added = submission.bodies(), submission.added
+    student = STUDENTS[submission.base] if isinstance(submission, Variant) else submission
+    bodies = {**student.bodies(), **submission.blocks}
+    replaced = set()
     for path in sorted(Path(starter).rglob("*.py")):
         destination = Path(target) / path.relative_to(starter)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        destination.write_text(path.read_text(encoding="utf-8") + added.get(path.relative_to(starter).as_posix(), ""),
-                               encoding="utf-8")
+        text, names = replace_definitions(path.read_text(encoding="utf-8"), student.replaced)
+        replaced |= names
+        destination.write_text(text + student.added.get(path.relative_to(starter).as_posix(), ""), encoding="utf-8")
+    missing = set(student.replaced) - replaced
+    assert not missing, f"the starter in {starter} defines no {', '.join(sorted(missing))}"
     return fill(target, bodies)

@@ -12,15 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from corpus import PROPAGATING, STUDENTS, VARIANTS, build, expected_fails
-from grader import results, scores, years
+from corpus import PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
+from grader import grading, results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
 
 
-STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus"], "2024": ["ada", "hana", "jun"],
-                    "2025": ["ada", "fay", "nia"]}
+# ola's log meets log's move to question 1 (2024), pia's Summation.__init__ the package layout (2023).
+STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus", "ola", "pia"],
+                    "2024": ["ada", "hana", "jun", "ola", "quinn"], "2025": ["ada", "fay", "nia", "ola"]}
 LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order", "ada-broadcast-by-resize",
                   "ada-power-exponent-gradient", "ada-power-forward-swapped"]
 VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
@@ -90,6 +91,32 @@ def test_a_bug_in_code_later_questions_call_is_named_where_they_fail(grading_ses
         "nn_epoch::lr_and_batch[lr0.05-batch60]", "nn_epoch::full_epoch"}
     assert cases["nn_epoch::full_epoch"]["causes"] == [
         {"function": "softmax_loss", "case": "softmax_loss::softmax_loss[zero]"}]
+
+
+# Log.compute, and whether log's forward passes. The course checks log(4.0) and log(4.55) at rtol 1e-7, which
+# accepts log(a + eps) for |eps| up to 5.5e-7, and nothing that is really another function or missing.
+LOG_FORWARDS = {"2022": [("return array_api.log(a + 5.5e-7)", True), ("return array_api.log(a - 5.5e-7)", True),
+                         ("return array_api.log(a + 6e-7)", False), ("return array_api.log1p(a)", False),
+                         ("return -array_api.log(a)", False), ("return array_api.log10(a)", False),
+                         ("raise NotImplementedError()", False)],
+                "2024": [("return array_api.log(a + 5.5e-7)", True), ("return array_api.log(a + 6e-7)", False)]}
+LOG_FORWARD_CASE = {"2022": "softmax_loss::log_forward", "2024": "forward::log"}
+
+
+@pytest.fixture(scope="module")
+def log_forward_session():
+    with grading.Session(cases=tuple(LOG_FORWARD_CASE.values())) as session:
+        yield session
+
+
+@pytest.mark.parametrize("year, body, passes", [(year, *entry) for year, entries in LOG_FORWARDS.items()
+                                                for entry in entries])
+def test_log_forward_passes_what_the_courses_check_accepts(year, body, passes, log_forward_session, tmp_path):
+    folder = build(starter(year), Variant("ada", body, {"Log.compute": body}, set()), tmp_path / "log")
+    result = log_forward_session.grade(log_forward_session.stage(str(folder)))
+    ((name, case),) = [(f"{suite['name']}::{case['name']}", case) for suite in result["suites"] for case in suite["cases"]]
+    assert name == LOG_FORWARD_CASE[year]
+    assert (case["status"] == "passed") == passes, case["message"]
 
 
 @pytest.mark.parametrize("year", years.YEARS)

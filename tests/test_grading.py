@@ -19,10 +19,14 @@ BOB = {
     "backward::broadcast_to[1-3x3x3]": "failed",
     "backward::broadcast_to[5x4x1-5x4x3]": "failed",
     "backward::broadcast_to[4x1-3x4x5]": "failed",
+    "backward::broadcast_to[1x1-3x3]": "failed",
+    "backward::broadcast_to[1x4x1-3x4x5]": "failed",
+    "backward::broadcast_to[2x1x1-2x3x4]": "failed",
     "topo_sort::deep_chain": "error",                     # 4: recursion (an advisory)
     "compute_gradient::product_of_sums": "failed",        # 5: compute_gradient_of_variables
     "compute_gradient::several_paths_to_one_node": "failed",
     "compute_gradient::shared_subexpression": "failed",
+    "compute_gradient::one_node_as_both_inputs": "failed",
     "compute_gradient::default_out_grad": "failed",
     "compute_gradient::gradient_of_gradient_scalar": "failed",
     "compute_gradient::gradient_of_gradient_vector": "failed",
@@ -61,7 +65,7 @@ def statuses(cases):
 
 def test_every_case_of_the_reference_is_graded(grading_session):
     cases = grading_session().reference("2022").cases
-    assert len(cases) == 89
+    assert len(cases) == 96
     suites = {name.split("::")[0] for name in cases}
     assert suites == {"forward", "backward", "topo_sort", "compute_gradient", "softmax_loss", "nn_epoch"}
 
@@ -102,7 +106,7 @@ def test_the_with_solutions_handout_scores_full_marks(grading_session, tmp_path)
 def test_bob_loses_exactly_the_cases_his_bugs_break(grading_session):
     result, cases = grade(grading_session, "submissions/bob")
     assert statuses(cases) == {name: BOB.get(name, "passed") for name in cases}
-    assert result["score"] == pytest.approx(55.6636, abs=1e-4)
+    assert result["score"] == pytest.approx(54.8508, abs=1e-4)
     assert cases["forward::transpose[2x3x4-axes01]"]["message"].startswith("ValueError: axes don't match array\n"
                                                                           "  python/needle/ops.py, line ")
     assert cases["backward::broadcast_to[4x1-3x4x5]"]["message"] == "grad[0]: shape (4, 5), expected (4, 1)"

@@ -43,9 +43,18 @@ def random_inputs(shapes, dtype="float64", low=None, positive=False, away_from_z
     return arrays
 
 
+# Inputs no smaller than those of the course's forward checks, wherever a smoothing epsilon
+# could make a difference: what those checks accept is then accepted here (see the README).
+# log(x + eps) is off by eps / x, and rtol 1e-7 allows 1e-7 * log(x): the epsilons allowed grow
+# with x * log(x), so inputs of at least 4.0, the smallest of the course's log check, allow every
+# epsilon it allows. x / (d + eps) is off by eps / d relative: divisors no smaller than the course's.
+LOG_SMALLEST_INPUT = 4.0
+SMALLEST_DIVISOR = 0.65   # the course divides by 0.65 to 4.8, and by the scalar 12
+
+
 def log_inputs(shape):
-    """Positive inputs, at least 1 as in the course's log checks, where a smoothing epsilon stays within tolerance."""
-    return random_inputs([shape], positive=True, low=0.5)
+    """Inputs of at least ``LOG_SMALLEST_INPUT``, for log's forward and gradient."""
+    return random_inputs([shape], positive=True, low=LOG_SMALLEST_INPUT - 0.5)   # positive is |x| + 0.5
 
 
 # From 2024 the notebook tests log and exp with questions 1 and 2; before, with question 5.

@@ -6,7 +6,12 @@ the student functions a case reaches but does not grade are answered by stand-in
 where a stand-in gives nothing away:
 
 - an op's ``compute`` is plain numpy (run after the student's own compute, on copies of
-  the inputs, so that whatever state it keeps for its gradient is still kept);
+  the inputs, so that whatever state it keeps for its gradient is still kept). It follows
+  the extensions students make (a ``keepdims`` on Summation, a full permutation for
+  Transpose); where it cannot follow the student, the student's own value is kept: when
+  the stand-in raises, or when the op carries an attribute the stand-in does not read and
+  the student's own result has another shape. A compute that is merely wrong for an op
+  the homework defines still gets the stand-in's value, so its bug costs only its own cases;
 - ``find_topo_sort`` returns a valid order from Kahn's algorithm, which is not the
   post-order the topo_sort question grades.
 
@@ -21,29 +26,34 @@ import numpy
 
 
 def _transpose(op, a):
-    first, second = (-1, -2) if op.axes is None else op.axes
-    return numpy.swapaxes(a, first, second)
+    if op.axes is None:
+        return numpy.swapaxes(a, -1, -2)
+    axes = tuple(op.axes)
+    if len(axes) == 2:   # the homework's pair of axes to swap
+        return numpy.swapaxes(a, *axes)
+    return numpy.transpose(a, axes)   # a full permutation, as some students allow
 
 
 def _summation(op, a):
     axes = tuple(op.axes) if isinstance(op.axes, list) else op.axes
-    return numpy.asarray(numpy.sum(a, axis=axes))
+    return numpy.asarray(numpy.sum(a, axis=axes, keepdims=bool(getattr(op, "keepdims", False))))
 
 
-COMPUTE_STAND_INS = {  # op class -> its forward, on the op's own attributes (set by the starter's __init__)
-    "PowerScalar": lambda op, a: a ** op.scalar,
-    "EWisePow": lambda op, a, b: a ** b,
-    "EWiseDiv": lambda op, a, b: a / b,
-    "DivScalar": lambda op, a: a / op.scalar,
-    "Transpose": _transpose,
-    "Reshape": lambda op, a: numpy.reshape(a, op.shape),
-    "BroadcastTo": lambda op, a: numpy.broadcast_to(a, op.shape),
-    "Summation": _summation,
-    "MatMul": lambda op, a, b: a @ b,
-    "Negate": lambda op, a: -a,
-    "Log": lambda op, a: numpy.log(a),
-    "Exp": lambda op, a: numpy.exp(a),
-    "ReLU": lambda op, a: numpy.maximum(a, 0),
+# op class -> (the attributes its stand-in reads, its forward on them); the starter's __init__ sets them
+COMPUTE_STAND_INS = {
+    "PowerScalar": (("scalar",), lambda op, a: a ** op.scalar),
+    "EWisePow": ((), lambda op, a, b: a ** b),
+    "EWiseDiv": ((), lambda op, a, b: a / b),
+    "DivScalar": (("scalar",), lambda op, a: a / op.scalar),
+    "Transpose": (("axes",), _transpose),
+    "Reshape": (("shape",), lambda op, a: numpy.reshape(a, op.shape)),
+    "BroadcastTo": (("shape",), lambda op, a: numpy.broadcast_to(a, op.shape)),
+    "Summation": (("axes", "keepdims"), _summation),
+    "MatMul": ((), lambda op, a, b: a @ b),
+    "Negate": ((), lambda op, a: -a),
+    "Log": ((), lambda op, a: numpy.log(a)),
+    "Exp": ((), lambda op, a: numpy.exp(a)),
+    "ReLU": ((), lambda op, a: numpy.maximum(a, 0)),
 }
 
 
@@ -130,11 +140,13 @@ class StudentCode:
         def method(op, *args, **kwargs):
             bound = original.__get__(op, type(op)) if hasattr(original, "__get__") else original
             if stand_in is not None and code.stands_in(name):
-                try:  # for its side effects only: the inputs are copies, the result is not used
-                    bound(*[numpy.array(a, copy=True) for a in args], **kwargs)
-                except Exception:
-                    pass
-                return stand_in(op, *args)
+                own = True   # until the stand-in answers: a compute that raises is the student's
+                try:
+                    value, own = _stand_in_value(stand_in, op, bound, args, kwargs)
+                finally:
+                    if own:
+                        code.used.add(name)
+                return value
             code.used.add(name)
             return bound(*args, **kwargs)
 
@@ -152,3 +164,33 @@ class StudentCode:
 
         function.__wrapped__ = original
         return function
+
+
+def _stand_in_value(stand_in, op, own_compute, args, kwargs):
+    """``(value, whether it is the student's own)`` for an op's compute that a case does not grade.
+
+    The student's compute runs first, on copies, for whatever state it keeps;
+    its result is kept only where the stand-in cannot follow the student.
+    """
+    reads, forward = stand_in
+    extended = bool(set(getattr(op, "__dict__", ())) - set(reads))   # before the student's compute caches anything
+    try:
+        own, own_error = own_compute(*[numpy.array(a, copy=True) for a in args], **kwargs), None
+    except Exception as exc:
+        own, own_error = None, exc
+    try:
+        value = forward(op, *args)
+    except Exception:
+        if own_error is not None:
+            raise own_error from None
+        return own, True
+    if own_error is None and extended and numpy.shape(value) != _shape(own):
+        return own, True
+    return value, False
+
+
+def _shape(value):
+    try:
+        return numpy.shape(value)
+    except Exception:
+        return None

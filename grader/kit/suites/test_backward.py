@@ -2,7 +2,10 @@
 
 The inputs are float64 from a normal distribution, out_grad is random, and a
 gradient passes when the norm of its difference from the reference's is
-within the course's gradient check (1e-6). The op's forward and any other op
+within the course's gradient check (1e-6). Shapes are chosen so that no
+symmetry hides a bug: several stretched axes at once, square shapes where a
+gradient laid along the wrong axis still has the right shape, and the default
+axes of a transpose in 3-D. The op's forward and any other op
 its gradient uses are computed correctly here (see ``kit/student.py``), so a
 wrong compute costs only its forward cases. As in question 1, EWisePow is
 graded from 2024, and log and exp join this question in 2024.
@@ -48,8 +51,8 @@ def test_matmul(shapes):
 
 @case("Summation.gradient")
 @pytest.mark.parametrize("shape, axes", [((5, 4), None), ((5, 4), (1,)), ((4, 3), (0,)), ((3, 4, 5), (0, 2)),
-                                         ((5, 4, 1), (0, 1))],
-                         ids=["5x4-all", "5x4-axes1", "4x3-axes0", "3x4x5-axes02", "5x4x1-axes01"])
+                                         ((5, 4, 1), (0, 1)), ((4, 4), (0,))],
+                         ids=["5x4-all", "5x4-axes1", "4x3-axes0", "3x4x5-axes02", "5x4x1-axes01", "4x4-axes0"])
 def test_summation(shape, axes):
     check_op_gradient(lambda a: needle().summation(a, axes=axes), random_inputs([shape]))
 
@@ -63,8 +66,10 @@ def test_summation_int_axis():
 
 @case("BroadcastTo.gradient")
 @pytest.mark.parametrize("shape, target", [((3, 1), (3, 3)), ((1, 3), (3, 3)), ((1,), (3, 3, 3)), ((), (3, 3, 3)),
-                                           ((5, 4, 1), (5, 4, 3)), ((3,), (2, 3)), ((4, 1), (3, 4, 5))],
-                         ids=["3x1-3x3", "1x3-3x3", "1-3x3x3", "scalar-3x3x3", "5x4x1-5x4x3", "3-2x3", "4x1-3x4x5"])
+                                           ((5, 4, 1), (5, 4, 3)), ((3,), (2, 3)), ((4, 1), (3, 4, 5)),
+                                           ((1, 1), (3, 3)), ((1, 4, 1), (3, 4, 5)), ((2, 1, 1), (2, 3, 4))],
+                         ids=["3x1-3x3", "1x3-3x3", "1-3x3x3", "scalar-3x3x3", "5x4x1-5x4x3", "3-2x3", "4x1-3x4x5",
+                              "1x1-3x3", "1x4x1-3x4x5", "2x1x1-2x3x4"])
 def test_broadcast_to(shape, target):
     check_op_gradient(lambda a: needle().broadcast_to(a, target), random_inputs([shape]))
 
@@ -81,8 +86,9 @@ def test_negate():
 
 
 @case("Transpose.gradient")
-@pytest.mark.parametrize("shape, axes", [((3, 4), None), ((3, 5, 4), (1, 2)), ((3, 5, 4), (0, 1)), ((2, 3, 4), (0, 2))],
-                         ids=["3x4", "3x5x4-axes12", "3x5x4-axes01", "2x3x4-axes02"])
+@pytest.mark.parametrize("shape, axes", [((3, 4), None), ((3, 5, 4), (1, 2)), ((3, 5, 4), (0, 1)), ((2, 3, 4), (0, 2)),
+                                         ((3, 4, 5), None), ((4, 4, 3), (0, 1))],
+                         ids=["3x4", "3x5x4-axes12", "3x5x4-axes01", "2x3x4-axes02", "3x4x5", "4x4x3-axes01"])
 def test_transpose(shape, axes):
     check_op_gradient(lambda a: needle().transpose(a, axes=axes), random_inputs([shape]))
 

@@ -2,9 +2,9 @@
 
 The graphs are built only from what the starter gives complete (Tensor ``+``
 and ``*``: EWiseAdd, AddScalar, EWiseMul, MulScalar, whose gradients are
-given too), and the topological order comes from a stand-in (see
-``kit/student.py``): these cases measure the accumulation of adjoints and
-nothing else. Gradients pass within the course's gradient check (1e-6).
+given too, and one op of the grader's own built on them), and the
+topological order comes from a stand-in (see ``kit/student.py``): these
+cases measure the accumulation of adjoints and nothing else. Gradients pass within the course's gradient check (1e-6).
 """
 
 import numpy as np
@@ -31,6 +31,32 @@ def test_shared_subexpression():
         return (c + a) * c + c * 2.0 + 1.0
 
     check_backward(function, random_inputs([(3, 3), (3, 3)]))
+
+
+def weighted_sum():
+    """``2 a + 3 b`` as an op of the grader's own, on the student's TensorOp; its gradient is two MulScalars.
+
+    Fed one node as both inputs, it tells the two positions apart, as ``x / x`` or
+    ``A @ A`` would, where EWiseAdd's and EWiseMul's gradients cannot.
+    """
+    class WeightedSum(needle().autograd.TensorOp):
+        def compute(self, a, b):
+            return 2.0 * a + 3.0 * b
+
+        def gradient(self, out_grad, node):
+            return out_grad * 2.0, out_grad * 3.0
+
+    return WeightedSum()
+
+
+@case("compute_gradient_of_variables")
+def test_one_node_as_both_inputs():
+    """Each input position gets its own gradient, even when one node fills both."""
+    def function(x, w):
+        h = x * w
+        return weighted_sum()(h, h) * x
+
+    check_backward(function, random_inputs([(3, 4), (3, 4)]))
 
 
 @case("compute_gradient_of_variables")

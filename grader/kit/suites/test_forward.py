@@ -6,8 +6,8 @@ EWisePow from 2024, and log and exp join this question in 2024.
 
 import pytest
 
-from needle_grader_kit.checks import (LOG_EXP_IN_Q1_Q2, MATMUL_SHAPES, case, check_forward, log_inputs,
-                                     random_inputs, shape_id)
+from needle_grader_kit.checks import (LOG_EXP_IN_Q1_Q2, MATMUL_SHAPES, SMALLEST_DIVISOR, case,
+                                      check_forward, log_inputs, random_inputs, shape_id)
 from needle_grader_kit.harness import needle
 
 
@@ -28,12 +28,13 @@ def test_power(shape):
 @case("EWiseDiv.compute")
 @pytest.mark.parametrize("shape", [(3, 4), (2, 1, 5)], ids=shape_id)
 def test_divide(shape):
-    check_forward(needle().divide, random_inputs([shape, shape], away_from_zero=0.5))
+    check_forward(needle().divide, random_inputs([shape, shape], away_from_zero=SMALLEST_DIVISOR))
 
 
 @case("DivScalar.compute")
-@pytest.mark.parametrize("shape, scalar", [((3, 4), 2.5), ((5,), -0.4), ((1, 2), 12)], ids=["3x4", "5", "1x2-int"])
+@pytest.mark.parametrize("shape, scalar", [((3, 4), 12.5), ((5,), -18.0), ((1, 2), 12)], ids=["3x4", "5", "1x2-int"])
 def test_divide_scalar(shape, scalar):
+    """Scalars no smaller than the course's 12 (see ``checks.SMALLEST_DIVISOR``), negative and int too."""
     check_forward(lambda a: needle().divide_scalar(a, scalar), random_inputs([shape]))
 
 

@@ -1,0 +1,79 @@
+"""The stand-ins of ops a case does not grade: right answers, following what students add to an op."""
+
+import sys
+import types
+
+import numpy as np
+import pytest
+
+from grader.kit.student import StudentCode
+
+A = np.arange(24.0).reshape(2, 3, 4)
+
+
+@pytest.fixture
+def student_op():
+    """``make(op class name, its compute, **what __init__ sets)``: the op and the case running it.
+
+    The case grades a gradient only, so the op's compute is the grader's to answer.
+    """
+    modules = []
+
+    def make(name, compute, **attributes):
+        module = types.ModuleType(f"student_ops_{len(modules)}")
+        setattr(module, name, type(name, (), {"compute": lambda self, a: compute(a)}))
+        sys.modules[module.__name__] = module
+        modules.append(module.__name__)
+        code = StudentCode([(module.__name__, f"{name}.compute")])
+        code.install({"Summation.gradient"})
+        code.begin(["Summation.gradient"])
+        instance = getattr(module, name)()
+        vars(instance).update(attributes)
+        return instance, code
+
+    yield make
+    for name in modules:
+        del sys.modules[name]
+
+
+def test_a_wrong_compute_of_an_op_as_the_homework_defines_it_gets_the_stand_ins_answer(student_op):
+    reversed_axes, code = student_op("Transpose", np.transpose, axes=None)   # every axis reversed, not the last two
+    np.testing.assert_array_equal(reversed_axes.compute(A), A.swapaxes(-1, -2))
+    assert code.end() == []
+
+
+def test_keepdims_and_a_full_permutation_are_followed(student_op):
+    kept, code = student_op("Summation", lambda a: np.zeros((2, 1, 4)), axes=(1,), keepdims=True)
+    np.testing.assert_array_equal(kept.compute(A), A.sum(axis=1, keepdims=True))
+    assert code.end() == []
+    permuted, code = student_op("Transpose", lambda a: np.zeros((4, 2, 3)), axes=(2, 0, 1))
+    np.testing.assert_array_equal(permuted.compute(A), np.transpose(A, (2, 0, 1)))
+    assert code.end() == []
+
+
+def test_an_attribute_the_stand_in_does_not_read_keeps_the_students_own_value_of_another_shape(student_op):
+    own, code = student_op("Summation", lambda a: a.sum(axis=1, keepdims=True) + 0.5, axes=(1,), keep_dims=True)
+    np.testing.assert_array_equal(own.compute(A), A.sum(axis=1, keepdims=True) + 0.5)
+    assert code.end() == ["Summation.compute"]
+    same_shape, code = student_op("Summation", lambda a: a.sum(axis=1) + 0.5, axes=(1,), keep_dims=False)
+    np.testing.assert_array_equal(same_shape.compute(A), A.sum(axis=1))
+    assert code.end() == []
+
+
+def test_where_the_stand_in_raises_the_students_own_value_is_kept(student_op):
+    own, code = student_op("Transpose", lambda a: a[..., ::-1], axes=(2, 1, 0, 3))
+    np.testing.assert_array_equal(own.compute(A), A[..., ::-1])
+    assert code.end() == ["Transpose.compute"]
+
+
+def test_a_compute_that_raises_gets_the_stand_in_unless_both_raise(student_op):
+    def unfinished(a):
+        raise NotImplementedError("the student's")
+
+    summation, code = student_op("Summation", unfinished, axes=(0,))
+    np.testing.assert_array_equal(summation.compute(A), A.sum(axis=0))
+    assert code.end() == []
+    transpose, code = student_op("Transpose", unfinished, axes=(5, 6, 7))
+    with pytest.raises(NotImplementedError, match="the student's"):
+        transpose.compute(A)
+    assert code.end() == ["Transpose.compute"]
