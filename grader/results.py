@@ -8,6 +8,8 @@ import tempfile
 
 import click
 
+from . import scores
+
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema" / "result.schema.json"
 GRADESCOPE_SCHEMA_PATH = SCHEMA_PATH.with_name("gradescope.schema.json")
 STATUS_MARKS = {"passed": ("ok", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red"),
@@ -94,7 +96,8 @@ def render(result, verbose=False, student=False):
     ``student`` (``grader check``): questions instead of the grading set-up,
     and a word about fresh inputs.
     """
-    lines = [click.style(f"{result['name']}: {_points(result['score'])} / {_points(result['max_score'])}", bold=True)]
+    total = f"{scores.shown(result['score'])} / {scores.shown(result['max_score'])}"
+    lines = [click.style(f"{result['name']}: {total}", bold=True)]
     lines.append(f"  handout: {result['handout']}")
     if not student:
         env = result["environment"]
@@ -111,7 +114,7 @@ def render(result, verbose=False, student=False):
         scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
         advisories = [case for case in suite["cases"] if case not in scored]
         passed = sum(case["status"] == "passed" for case in scored)
-        score = f"{_points(suite['score'])} / {_points(suite['max_score'])}"
+        score = f"{scores.shown(suite['score'])} / {scores.shown(suite['max_score'])}"
         summary = f"{passed}/{len(scored)} passed"
         if advisories:
             summary += f", tips {sum(case['status'] == 'passed' for case in advisories)}/{len(advisories)}"
@@ -125,7 +128,7 @@ def render(result, verbose=False, student=False):
             first, *rest = (case["message"] or case["status"]).splitlines() if verbose else brief(case)
             lines.append(f"    {click.style(mark, fg=colour)} {case['name']}: {first}")
             lines.extend(f"        {line}" for line in rest)
-    lines.append(f"  {'total':<22}{_points(result['score']) + ' / ' + _points(result['max_score']):>14}")
+    lines.append(f"  {'total':<22}{total:>14}")
     if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
            for suite in result["suites"] for case in suite["cases"]):
         lines.append("  (TIP: a check beyond the homework, worth no points" + ("" if student else " unless --strict") +
@@ -160,6 +163,3 @@ def brief(case):
         return [first]
     return [first, second]
 
-
-def _points(value):
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))
