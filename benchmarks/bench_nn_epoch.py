@@ -5,9 +5,10 @@
 MNIST_DIR holds t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz (the
 10,000 test images); by default $NEEDLE_GRADER_MNIST, else
 <repo>/../shared/data/mnist.  The two epochs run interleaved in one process
-so that both see the same machine load; each figure is a median.  The goal
-is needle/numpy <= 1.5: autograd's bookkeeping should cost little next to
-the matrix products.
+so that both see the same machine load; each figure is a median.  BLAS
+runs one thread, as in the grader's child process: several threads on a
+shared machine make the figures noise.  The goal is needle/numpy <= 1.3:
+autograd's bookkeeping should cost little next to the matrix products.
 """
 import argparse
 import os
@@ -16,7 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
+# before numpy is imported: BLAS reads these once, when it loads
+os.environ.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -86,7 +90,7 @@ def main(argv=None):
     print("examples: %d, batch %d, hidden %d, runs %d" % (X.shape[0], BATCH, HIDDEN, len(times["numpy"])))
     print("needle nn_epoch: %.1f ms (median)" % (1000 * t_needle))
     print("numpy epoch:     %.1f ms (median)" % (1000 * t_numpy))
-    print("ratio needle/numpy: %.2f (target <= 1.5)" % (t_needle / t_numpy))
+    print("ratio needle/numpy: %.2f (target <= 1.3)" % (t_needle / t_numpy))
     return 0
 
 

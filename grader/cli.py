@@ -116,7 +116,7 @@ def _outcome_line(outcome, counts, tables, encode, verbose):
         return results.dumps(encode(result))
     if tables:
         return results.render(result, verbose) + (f"\n  result written to {outcome.target}" if outcome.target else "")
-    return (f"{prefix}{outcome.name}: {result['score']:g} / {result['max_score']:g} "
+    return (f"{prefix}{outcome.name}: {scores.shown(result['score'])} / {scores.shown(result['max_score'])} "
             f"({result['duration_s']:.1f} s) -> {outcome.target}")
 
 
@@ -196,7 +196,7 @@ def gradescope_run(root, data_dir, seed, year):
     except submission.SubmissionError as exc:
         data = gradescope.failure_json(str(exc))
     gradescope.write_results(root, data)
-    click.echo(f"{os.path.join(root, 'results', 'results.json')}: {data['score']:g} points")
+    click.echo(f"{os.path.join(root, 'results', 'results.json')}: {scores.shown(data['score'])} points")
 
 
 @main.command()

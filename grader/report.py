@@ -114,8 +114,9 @@ def summary_lines(klass):
     totals = [result["score"] for result in klass.results]
     lines = [f"{len(klass.results)} graded, {len(klass.not_graded)} could not be graded"]
     if totals:
-        lines.append(f"total: mean {statistics.mean(totals):.1f}, median {statistics.median(totals):.1f}, "
-                     f"min {min(totals):g}, max {max(totals):g}")
+        lines.append(f"total: mean {scores.shown(statistics.mean(totals))}, "
+                     f"median {scores.shown(statistics.median(totals))}, "
+                     f"min {scores.shown(min(totals))}, max {scores.shown(max(totals))}")
         lines.append("score distribution (share of the maximum):")
         bins = distribution(klass)
         for index, count in enumerate(bins):
@@ -155,8 +156,9 @@ def write_csv(klass, path):
     writer.writerow(["name", "handout", "total", *suites, "status"])
     for result in klass.results:
         per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
-        writer.writerow([spreadsheet_cell(result["name"]), result.get("handout", ""), result["score"],
-                         *(per_suite.get(suite, "") for suite in suites), "graded"])
+        writer.writerow([spreadsheet_cell(result["name"]), result.get("handout", ""), scores.shown(result["score"]),
+                         *(scores.shown(per_suite[suite]) if suite in per_suite else "" for suite in suites),
+                         "graded"])
     for entry in klass.not_graded:
         writer.writerow([spreadsheet_cell(entry["name"]), "", "", *([""] * len(suites)), "could not grade"])
     results.write_text_atomic(path, buffer.getvalue())
@@ -254,9 +256,10 @@ def render_html(klass, pairs=()):
         per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
         out.append(f'<tr><td class="name" data-sort="{_e(result["name"])}"><a href="#student-{index}">'
                    f'{_e(result["name"])}</a></td><td data-sort="{_e(result.get("handout", ""))}">'
-                   f'{_e(result.get("handout", ""))}</td><td data-sort="{result["score"]}">{result["score"]:g}</td>' +
+                   f'{_e(result.get("handout", ""))}</td>'
+                   f'<td data-sort="{result["score"]}">{scores.shown(result["score"])}</td>' +
                    "".join(f'<td data-sort="{per_suite.get(suite, -1)}">'
-                           f'{_e(format(per_suite[suite], "g") if suite in per_suite else "")}</td>'
+                           f'{scores.shown(per_suite[suite]) if suite in per_suite else ""}</td>'
                            for suite in suites) + '<td data-sort="graded">graded</td></tr>')
     for entry in klass.not_graded:
         out.append(f'<tr><td class="name" data-sort="{_e(entry["name"])}">{_e(entry["name"])}</td>'
@@ -273,8 +276,8 @@ def render_html(klass, pairs=()):
         out.append(similarity_html(pairs))
     out.append("<h2>Students</h2>")
     for index, result in enumerate(klass.results):
-        out.append(f'<section id="student-{index}"><h3>{_e(result["name"])}: {result["score"]:g} / '
-                   f'{result["max_score"]:g}</h3>')
+        out.append(f'<section id="student-{index}"><h3>{_e(result["name"])}: {scores.shown(result["score"])} / '
+                   f'{scores.shown(result["max_score"])}</h3>')
         failing = [(name, case) for name, case in cases_of(result) if case["status"] != "passed"]
         if not failing:
             out.append("<p>Every case passed.</p>")

@@ -8,6 +8,8 @@ import tempfile
 
 import click
 
+from . import scores
+
 SCHEMA_PATH = pathlib.Path(__file__).resolve().parent / "schema" / "result.schema.json"
 GRADESCOPE_SCHEMA_PATH = SCHEMA_PATH.with_name("gradescope.schema.json")
 STATUS_MARKS = {"passed": ("ok", "green"), "failed": ("FAIL", "red"), "error": ("ERROR", "red"),
@@ -94,7 +96,8 @@ def render(result, verbose=False, student=False):
     ``student`` (``grader check``): questions instead of the grading set-up,
     and a word about fresh inputs.
     """
-    lines = [click.style(f"{result['name']}: {points(result['score'])} / {points(result['max_score'])}", bold=True)]
+    total = f"{scores.shown(result['score'])} / {scores.shown(result['max_score'])}"
+    lines = [click.style(f"{result['name']}: {total}", bold=True)]
     lines.append(f"  handout: {result['handout']}{_disagreeing(result, verbose)}")
     if not student:
         env = result["environment"]
@@ -108,7 +111,7 @@ def render(result, verbose=False, student=False):
     lines.append("")
     lines.append(f"  {'question' if student else 'suite':<22}{'score':>14}   cases")
     for question in feedback(result, verbose):
-        score = f"{points(question['score'])} / {points(question['max_score'])}"
+        score = f"{scores.shown(question['score'])} / {scores.shown(question['max_score'])}"
         summary = f"{question['passed']}/{question['scored']} passed"
         if question["tips"]:
             summary += f", tips {question['tips_passed']}/{question['tips']}"
@@ -118,7 +121,7 @@ def render(result, verbose=False, student=False):
             first, *rest = case["lines"]
             lines.append(f"    {click.style(case['mark'], fg=case['colour'])} {case['name']}: {first}")
             lines.extend(f"        {line}" for line in rest)
-    lines.append(f"  {'total':<22}{points(result['score']) + ' / ' + points(result['max_score']):>14}")
+    lines.append(f"  {'total':<22}{total:>14}")
     if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
            for suite in result["suites"] for case in suite["cases"]):
         lines.append("  (TIP: a check beyond the homework, worth no points" + ("" if student else " unless --strict") +
@@ -190,6 +193,3 @@ def brief(case):
         return [first]
     return [first, second]
 
-
-def points(value):
-    return f"{value:.2f}".rstrip("0").rstrip(".") if value != int(value) else str(int(value))

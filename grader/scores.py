@@ -12,6 +12,7 @@ student function that fails the cases grading it, the message names them:
 that is where the cause is.
 """
 
+import fractions
 import os
 import re
 
@@ -24,6 +25,8 @@ STATUSES = ("passed", "failed", "error", "timeout")
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|[\x00-\x08\x0b-\x1f\x7f]")
 MAX_MESSAGE = 4000
 MAX_CAUSES = 3  # named in one failure's message
+PLACES = 4      # every score in a result is a whole number of 10**-PLACES points
+SHOWN_PLACES = 2
 
 
 def clean(text, limit=MAX_MESSAGE):
@@ -158,6 +161,11 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
     Only ``selected`` cases (all when None) are scored; each keeps the share
     of its suite's points that its weight gives it among the suite's scored
     cases. Advisory cases are scored only when ``strict``.
+
+    Every score and maximum is a whole number of 10**-PLACES points, and the
+    parts add up exactly: a suite's points are split among its scored cases
+    by ``apportion``, a case scores its share or nothing, a suite scores the
+    sum of its cases' scores and the total is the sum of the suites'.
     """
     verdicts = {}
     for case in reference.cases:
@@ -169,13 +177,13 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
         else:
             verdicts[case] = verdict(reference.cases[case], run, reference, submission_dir)
     suspects = suspected_functions(reference, execution, verdicts)
-    suites, total, max_total = [], 0.0, 0.0
+    suites, total, max_total = [], 0, 0      # in units of 10**-PLACES points, as are the sums below
     for suite, points in SUITE_POINTS.items():
         names = [case for case in reference.cases if suite_of(case) == suite]
-        weights = {case: float(reference.cases[case].get("weight") or 1)
-                   if strict or not reference.cases[case].get("advisory") else 0.0 for case in names}
-        weight_sum = sum(weights.values()) or 1.0
-        cases, suite_score, suite_max = [], 0.0, 0.0
+        weights = [float(reference.cases[case].get("weight") or 1)
+                   if strict or not reference.cases[case].get("advisory") else 0.0 for case in names]
+        shares = dict(zip(names, apportion(points, weights)))
+        cases, suite_score, suite_max = [], 0, 0
         for case in names:
             if case not in verdicts:
                 continue
@@ -187,13 +195,12 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
                 if function in run.used and function not in own][:MAX_CAUSES]
             message += "".join(f"\n({cause['function']} also fails {cause['case'].replace('::', '/')}: "
                                "fix that first)" for cause in causes)
-            max_score = points * weights[case] / weight_sum
-            case_score = max_score if status == "passed" else 0.0
+            case_score = shares[case] if status == "passed" else 0
             suite_score += case_score
-            suite_max += max_score
+            suite_max += shares[case]
             entry = {"name": case.split("::", 1)[1], "status": status,
                      "advisory": bool(reference.cases[case].get("advisory")),
-                     "score": round(case_score, 4), "max_score": round(max_score, 4), "message": clean(message),
+                     "score": _points(case_score), "max_score": _points(shares[case]), "message": clean(message),
                      "max_abs_error": figures.get("max_abs_error"), "max_rel_error": figures.get("max_rel_error"),
                      "duration_s": round(run.duration, 4) if run else 0.0}
             if figures.get("first_mismatch"):
@@ -204,11 +211,42 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
                 entry["output"] = clean(run.output, 2000)
             cases.append(entry)
         if cases:
-            suites.append({"name": suite, "score": round(suite_score, 4), "max_score": round(suite_max, 4),
+            suites.append({"name": suite, "score": _points(suite_score), "max_score": _points(suite_max),
                            "cases": cases})
             total += suite_score
             max_total += suite_max
-    return suites, round(total, 4), round(max_total, 4)
+    return suites, _points(total), _points(max_total)
+
+
+def apportion(points, weights):
+    """``points`` split in proportion to ``weights``, as whole numbers of 10**-PLACES points that add up to
+    ``points`` exactly: the largest-remainder method.
+
+    Each share is first rounded down; the units still missing go one each to
+    the shares that lost the most, the earlier on a tie. No weight at all
+    gives no share.
+    """
+    units = round(points * 10 ** PLACES)
+    weights = [fractions.Fraction(weight) for weight in weights]
+    weight_sum = sum(weights)
+    if not weight_sum:
+        return [0] * len(weights)
+    exact = [units * weight / weight_sum for weight in weights]
+    shares = [int(share) for share in exact]   # rounded down: every share is non-negative
+    by_remainder = sorted(range(len(exact)), key=lambda index: -(exact[index] - shares[index]))
+    for index in by_remainder[:units - sum(shares)]:
+        shares[index] += 1
+    return shares
+
+
+def _points(units):
+    return units / 10 ** PLACES
+
+
+def shown(points):
+    """A score as people read it, on a terminal, in a report or a gradebook: at most SHOWN_PLACES decimals
+    (97.2759 as 97.28, 12.5 as 12.5, 100.0 as 100)."""
+    return f"{points:.{SHOWN_PLACES}f}".rstrip("0").rstrip(".")
 
 
 def suspected_functions(reference, execution, verdicts):

@@ -106,26 +106,26 @@ def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):
     ### BEGIN YOUR SOLUTION
     # A numpy float64 lr would turn the float32 weights into float64.
     lr = float(lr)
-
-    def sgd_step(W):
-        # A fresh leaf tensor, so the next batch neither extends nor keeps
-        # alive this batch's graph.  W - lr * grad, with one temporary
-        # instead of two: the weights are big enough for that to show.
-        new = W.grad.numpy() * -lr
-        new += W.numpy()
-        return ndl.Tensor(new)
-
-    # row i of the identity is the one-hot code of label i
+    # Leaves of our own, so that the caller's W1 and W2 stay as they were.
+    W1, W2 = ndl.Tensor(W1), ndl.Tensor(W2)
+    # Row i of the identity is the one-hot code of label i.
     identity = np.eye(W2.shape[1], dtype=W2.dtype)
     for start in range(0, X.shape[0], batch):
-        X_batch = X[start:start + batch].astype(W1.dtype, copy=False)
-        one_hot = identity[y[start:start + batch]]
-        logits = ndl.relu(ndl.Tensor(X_batch, requires_grad=False) @ W1) @ W2
-        loss = softmax_loss(logits, ndl.Tensor(one_hot, requires_grad=False))
+        # The batches are only read: make_const wraps an array as it is,
+        # where Tensor(array) would copy it.
+        X_batch = ndl.Tensor.make_const(X[start:start + batch].astype(W1.dtype, copy=False))
+        one_hot = ndl.Tensor.make_const(identity[y[start:start + batch]])
+        logits = ndl.relu(X_batch @ W1) @ W2
+        loss = softmax_loss(logits, one_hot)
         # backward()'s default seed is float64 ones: seeding with the loss's own
         # dtype keeps the whole epoch in float32, the weights' dtype.
-        loss.backward(ndl.Tensor(np.ones(loss.shape, dtype=loss.dtype), requires_grad=False))
-        W1, W2 = sgd_step(W1), sgd_step(W2)
+        loss.backward(ndl.Tensor.make_const(np.ones(loss.shape, dtype=loss.dtype)))
+        # One SGD step.  The same two leaves take the new values, so the next
+        # batch's graph starts afresh from them, and their gradients go with
+        # the rest of this batch's graph.
+        for W in (W1, W2):
+            W.data = ndl.Tensor.make_const(W.numpy() - lr * W.grad.numpy())
+            W.grad = None
     return W1, W2
     ### END YOUR SOLUTION
 

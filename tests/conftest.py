@@ -152,6 +152,38 @@ def redis_server():
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def unbalanced_sums():
+    """Every sum in a result that does not add up, as text (none: ``[]``).
+
+    Cases add up to their suite and suites to the total, score and max_score
+    alike, to 1e-6; each is a whole number of 1e-4 points. For our result,
+    Gradescope's results.json (its tests add up to its score) and a batch's
+    summary.json (each entry's suites add up to its score).
+    """
+
+    def sums(data):
+        if "tests" in data:
+            return [("score", data["score"], [test["score"] for test in data["tests"]])]
+        if "submissions" in data:
+            return [(entry["name"], entry["score"], list(entry["suites"].values()))
+                    for entry in data["submissions"] if "score" in entry]
+        found = [(key, data[key], [suite[key] for suite in data["suites"]]) for key in ("score", "max_score")]
+        return found + [(f"{suite['name']} {key}", suite[key], [case[key] for case in suite["cases"]])
+                        for suite in data["suites"] for key in ("score", "max_score")]
+
+    def check(data):
+        wrong = []
+        for name, whole, parts in sums(data):
+            if abs(sum(parts) - whole) > 1e-6:
+                wrong.append(f"{name}: {whole} but its parts add up to {sum(parts)}")
+            wrong += [f"{name}: {value} is not a whole number of 1e-4 points" for value in (whole, *parts)
+                      if abs(value * 1e4 - round(value * 1e4)) > 1e-6]
+        return wrong
+
+    return check
+
+
 # ---------------------------------------------------------------------------
 # Fixtures for the needle and handout tests
 # ---------------------------------------------------------------------------

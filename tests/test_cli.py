@@ -170,6 +170,35 @@ def test_strict_scores_the_advisories(run_grader, tmp_path):
     assert deep[0]["advisory"] and deep[0]["max_score"] == 2.5 and deep[0]["score"] == 0
 
 
+def test_the_points_of_a_strict_run_and_of_a_filtered_one_add_up_exactly(run_grader, tmp_path, unbalanced_sums):
+    """Each case's share is rounded so that the suite's points add up: nn_epoch's 10 points over weights of
+    1 (eight cases when strict) and 3 (full_epoch) leave full_epoch 2.7272, less than three 0.9091s."""
+    strict, filtered = tmp_path / "strict.json", tmp_path / "filtered.json"
+    completed, strict = run_grader("run", "submissions/bob", "--strict", "--out", str(strict))
+    assert completed.returncode == 0, completed.stderr
+    assert [(suite["name"], suite["score"]) for suite in strict["suites"]] == [
+        ("forward", 9.2), ("backward", 16.6668), ("topo_sort", 17.5), ("compute_gradient", 0.0),
+        ("softmax_loss", 7.0), ("nn_epoch", 1.8182)]
+    # backward's 25 points over 36 cases: 16 of 0.6945 and 20 of 0.6944; bob passes 12 of each
+    assert (strict["score"], strict["max_score"]) == (52.185, 100.0)
+    epoch = {case["name"]: case["max_score"] for case in strict["suites"][-1]["cases"]}
+    assert (epoch["relu_forward"], epoch["full_epoch"]) == (0.9091, 2.7272)
+    assert unbalanced_sums(strict) == []
+    assert ["total", "52.19", "/", "100"] in [line.split() for line in completed.stdout.splitlines()]
+
+    completed, filtered = run_grader("run", "submissions/bob", "--case", "broadcast_to*", "--case", "deep_chain",
+                                     "--case", "lr_and_batch*", "--case", "full_epoch", "--out", str(filtered))
+    assert completed.returncode == 0, completed.stderr
+    assert [(suite["name"], suite["score"], suite["max_score"]) for suite in filtered["suites"]] == [
+        ("backward", 1.4286, 7.143), ("topo_sort", 0.0, 0.0), ("nn_epoch", 0.0, 5.5556)]
+    assert (filtered["score"], filtered["max_score"]) == (1.4286, 12.6986)
+    # each case keeps the share it has in a full run: 30 of backward's 35 cases get 0.7143, 5 get 0.7142, and
+    # the ten broadcast_to cases are among the first
+    assert [case["max_score"] for case in filtered["suites"][0]["cases"]] == [0.7143] * 10
+    assert unbalanced_sums(filtered) == []
+    assert completed.stdout.startswith("bob: 1.43 / 12.7\n")
+
+
 def test_a_batch_may_mix_handout_years(run_grader, tmp_path):
     """Each submission is graded as the year its files show, against that year's reference."""
     for year, with_solutions in (("2022", True), ("2023", False), ("2024", True), ("2025", True)):

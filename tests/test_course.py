@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from corpus import PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
-from grader import grading, results, scores, years
+from grader import gradescope, grading, results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
@@ -60,11 +60,12 @@ def test_a_correct_solution_scores_100_and_shows_its_advisories(year, name, grad
 
 
 @pytest.mark.parametrize("year, name", [(year, name) for year, names in VARIANTS_BY_YEAR.items() for name in names])
-def test_a_single_bug_costs_only_the_question_where_it_lives(year, name, grading_session, tmp_path):
+def test_a_single_bug_costs_only_the_question_where_it_lives(year, name, grading_session, tmp_path, unbalanced_sums):
     variant = VARIANTS[name]
     result, cases = grade(grading_session, build(starter(year), variant, tmp_path / name))
     failing, expected = not_passed(cases, advisory=False), expected_fails(variant, year)
     assert failing == expected, {n: cases[n]["message"] for n in failing ^ expected if n in cases}
+    assert unbalanced_sums(result) == []
     buggy_suites = {scores.suite_of(case) for case in expected}
     assert len(buggy_suites) == 1
     for suite in result["suites"]:
@@ -132,10 +133,15 @@ def test_the_untouched_starter_scores_0_with_a_message_on_every_case(year, gradi
 
 
 @pytest.mark.parametrize("year", years.YEARS)
-def test_the_generated_solution_of_each_year_scores_100(year, grading_session, tmp_path):
+def test_the_generated_solution_of_each_year_scores_100(year, grading_session, tmp_path, unbalanced_sums):
     years.write_handout(tmp_path / "solution", with_solutions=True, year=year)
     result, cases = grade(grading_session, tmp_path / "solution")
     assert (result["handout"], result["score"]) == (year, 100.0)
+    assert unbalanced_sums(result) == []
+    # Gradescope shows the tests' points beside the total: they add up to it (they once made 100.0008)
+    book = gradescope.results_json(result)
+    assert book["score"] == 100.0 and unbalanced_sums(book) == []
+    assert sum(test["max_score"] for test in book["tests"]) == pytest.approx(100.0, abs=1e-6)
     assert set(result["files"].values()) == {"submitted"} and len(result["files"]) == len(years.course_sources(year))
 
 

@@ -20,14 +20,15 @@ def grader(*args, env=None):
                           timeout=600, env=env)
 
 
-def test_format_gradescope_writes_its_results_json(tmp_path):
+def test_format_gradescope_writes_its_results_json(tmp_path, unbalanced_sums):
     out = tmp_path / "results.json"
     completed = grader("run", "submissions/bob", "--format", "gradescope", "--out", str(out))
     assert completed.returncode == 0, completed.stderr
     data = json.loads(out.read_text())
     results.validate(data, results.GRADESCOPE_SCHEMA_PATH)
-    assert round(data["score"], 4) == 54.8508
-    assert sum(test["score"] for test in data["tests"]) == pytest.approx(data["score"], abs=1e-3)  # cases rounded
+    assert data["score"] == 54.8506
+    assert unbalanced_sums(data) == []
+    assert sum(test["max_score"] for test in data["tests"]) == pytest.approx(100.0, abs=1e-6)
     tests = {test["name"]: test for test in data["tests"]}
     deep = tests["topo_sort: deep_chain (a tip: checks beyond the homework, no points)"]
     assert (deep["number"], deep["status"], deep["score"], deep["max_score"]) == ("3.8", "failed", 0, 0)

@@ -70,13 +70,14 @@ def test_every_case_of_the_reference_is_graded(grading_session):
     assert suites == {"forward", "backward", "topo_sort", "compute_gradient", "softmax_loss", "nn_epoch"}
 
 
-def test_alice_written_differently_scores_full_marks(grading_session):
+def test_alice_written_differently_scores_full_marks(grading_session, unbalanced_sums):
     result, cases = grade(grading_session, "submissions/alice")
     assert set(statuses(cases).values()) == {"passed"}
     assert (result["score"], result["max_score"]) == (100.0, 100.0)
     assert [(s["name"], s["score"]) for s in result["suites"]] == [
         ("forward", 10), ("backward", 25), ("topo_sort", 20), ("compute_gradient", 25), ("softmax_loss", 10),
         ("nn_epoch", 10)]
+    assert unbalanced_sums(result) == []
     assert result["files"] == {name: "submitted" for name in years.FLAT_LAYOUT.values()}
     assert result["environment"]["data"]["source"] == "generated"
 
@@ -103,10 +104,16 @@ def test_the_with_solutions_handout_scores_full_marks(grading_session, tmp_path)
     assert result["score"] == 100.0
 
 
-def test_bob_loses_exactly_the_cases_his_bugs_break(grading_session):
+def test_bob_loses_exactly_the_cases_his_bugs_break(grading_session, unbalanced_sums):
     result, cases = grade(grading_session, "submissions/bob")
     assert statuses(cases) == {name: BOB.get(name, "passed") for name in cases}
-    assert result["score"] == pytest.approx(54.8508, abs=1e-4)
+    # backward's 25 points over 35 cases: 30 of 0.7143 and 5 of 0.7142; bob keeps 18 of the first and all 5 of the rest
+    assert [(s["name"], s["score"]) for s in result["suites"]] == [
+        ("forward", 9.2), ("backward", 16.4284), ("topo_sort", 20.0), ("compute_gradient", 0.0), ("softmax_loss", 7.0),
+        ("nn_epoch", 2.2222)]
+    assert (result["score"], result["max_score"]) == (54.8506, 100.0)
+    assert unbalanced_sums(result) == []
+    assert ["total", "54.85", "/", "100"] in [line.split() for line in results.render(result).splitlines()]
     assert cases["forward::transpose[2x3x4-axes01]"]["message"].startswith("ValueError: axes don't match array\n"
                                                                           "  python/needle/ops.py, line ")
     assert cases["backward::broadcast_to[4x1-3x4x5]"]["message"] == "grad[0]: shape (4, 5), expected (4, 1)"

@@ -92,6 +92,41 @@ def test_weights_share_a_suites_points_and_unselected_cases_are_left_out():
     assert (total, max_total) == (2.5, 10.0)
 
 
+@pytest.mark.parametrize("points, weights, shares", [
+    (20, [1] * 7, [28572, 28572, 28572, 28571, 28571, 28571, 28571]),   # 20/7 each; the first three get the rest
+    (10, [1, 1, 1], [33334, 33333, 33333]),
+    (10, [1, 3], [25000, 75000]),
+    (10, [1, 0, 2], [33333, 0, 66667]),                                  # 3.33333 loses less than 6.66667
+    (10, [3, 1, 1, 1, 1, 1, 1], [33334, 11111, 11111, 11111, 11111, 11111, 11111]),
+    (25, [0, 0], [0, 0]),                                                # advisories alone: nothing to share
+])
+def test_a_suites_points_are_shared_in_whole_units_that_add_up_exactly(points, weights, shares):
+    assert scores.apportion(points, weights) == shares
+    assert sum(shares) == (points * 10 ** scores.PLACES if any(weights) else 0)
+
+
+def test_each_case_keeps_its_share_whichever_cases_are_selected_and_the_parts_add_up():
+    cases = {f"topo_sort::c{index}": {"values": EXPECTED} for index in range(7)}
+    reference = FakeReference(cases, {(case, "value"): np.array([1.0, 2.0]) for case in cases})
+    runs = {case: ended(case, value=[1.0, 2.0] if index % 2 else [0.0, 0.0]) for index, case in enumerate(cases)}
+    suites, total, max_total = scores.score(reference, Execution(cases=runs), "/nowhere")
+    assert [(c["score"], c["max_score"]) for c in suites[0]["cases"]] == [
+        (0.0, 2.8572), (2.8572, 2.8572), (0.0, 2.8572), (2.8571, 2.8571), (0.0, 2.8571), (2.8571, 2.8571),
+        (0.0, 2.8571)]
+    assert (suites[0]["score"], suites[0]["max_score"], total, max_total) == (8.5714, 20.0, 8.5714, 20.0)
+    chosen, total, max_total = scores.score(reference, Execution(cases=runs), "/nowhere",
+                                            selected={"topo_sort::c1", "topo_sort::c4", "topo_sort::c5"})
+    assert [(c["name"], c["score"], c["max_score"]) for c in chosen[0]["cases"]] == [
+        ("c1", 2.8572, 2.8572), ("c4", 0.0, 2.8571), ("c5", 2.8571, 2.8571)]
+    assert (total, max_total) == (5.7143, 8.5714)
+
+
+@pytest.mark.parametrize("points, text", [(97.2759, "97.28"), (55.6636, "55.66"), (100.0, "100"), (12.5, "12.5"),
+                                          (0.0, "0"), (2.8571, "2.86"), (99.9951, "100"), (0.004, "0")])
+def test_people_read_scores_to_two_decimals(points, text):
+    assert scores.shown(points) == text
+
+
 def test_text_from_the_child_cannot_drive_the_terminal():
     assert scores.clean("ok\x1b[2J\x1b]0;title\x07 done\x00\ttab\nline") == "ok done\ttab\nline"
     assert scores.clean("x" * 10, limit=4) == "xxxx [...]"
@@ -115,7 +150,7 @@ def test_advisories_are_shown_but_worth_nothing_unless_strict():
         ("exp_forward", False, 5.0), ("loss", False, 5.0), ("deep", True, 0.0)]
     assert suites[0]["cases"][2]["status"] == "failed" and suites[0]["cases"][2]["message"]
     strict, _, strict_max = scores.score(reference, execution, "/nowhere", strict=True)
-    assert [c["max_score"] for c in strict[0]["cases"]] == pytest.approx([10 / 3] * 3, abs=1e-4)
+    assert [c["max_score"] for c in strict[0]["cases"]] == [3.3334, 3.3333, 3.3333]
     assert (max_total, strict_max) == (10.0, 10.0)
 
 

@@ -79,7 +79,7 @@ def create_app(location, *, reaper=True, https_only=False):
     app.state.database, app.state.queue = database, queue
     templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                                        autoescape=True))
-    templates.env.filters["points"] = results.points
+    templates.env.filters["points"] = scores.shown
     templates.env.filters["when"] = when
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(mugrade.router(database))

@@ -15,7 +15,7 @@ import json
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from .. import report, results, scores
+from .. import report, scores
 from . import jobs, policy
 from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, MugradeProblem, MugradeSubmission, Person, Submission
 
@@ -76,7 +76,7 @@ def summary(job, place, graded):
         return f"running: {job.cases_done} of {job.cases_total} cases{again}" if job.cases_total \
             else f"running{again}"
     if job.state == DONE:
-        return f"graded: {results.points(graded.score)} / {results.points(graded.max_score)}"
+        return f"graded: {scores.shown(graded.score)} / {scores.shown(graded.max_score)}"
     return "could not grade"
 
 
