@@ -243,7 +243,7 @@ def test_the_gradebook_counts_alice_bob_and_carol_submitted_by_three_students(co
     rows = client.get("/api/gradebook", headers=bearer(tokens["prof"])).json()
     assert [(row["student"], row["score"], row["counted"], row["submissions"]) for row in rows] == [
         ("ann", 100.0, 1, 1), ("bea", 54.85, 2, 1), ("cid", 0.0, 3, 1)]
-    assert rows[1]["suites"] == {"forward": 9.2, "backward": 16.4286, "topo_sort": 20.0, "compute_gradient": 0.0,
+    assert rows[1]["suites"] == {"forward": 9.2, "backward": 16.4284, "topo_sort": 20.0, "compute_gradient": 0.0,
                                  "softmax_loss": 7.0, "nn_epoch": 2.2222}
     assert client.get("/api/gradebook", headers=bearer(tokens["ann"])).status_code == 403
 
@@ -361,6 +361,10 @@ def test_every_page_answers_with_its_security_headers_and_a_student_cannot_open_
     assert client.get("/submissions/1/archive").content == zipped("alice")
     report = client.get("/instructor/report")
     assert report.status_code == 403
+    new_token = grader("course", "token", folder, "ann").strip()        # a lost token is replaced:
+    assert client.get("/me", follow_redirects=False).headers["location"] == "/signin"   # its sessions end
+    assert client.get("/api/submissions", headers=bearer(tokens["ann"])).status_code == 401
+    assert client.get("/api/submissions", headers=bearer(new_token)).status_code == 200
 
 
 def test_the_class_report_is_grader_reports_page_for_the_counted_submissions(course):

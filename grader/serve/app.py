@@ -2,9 +2,11 @@
 
 Who is asking: the API takes ``Authorization: Bearer TOKEN``; the pages sign
 in with the token once and then carry a signed session cookie, and every
-form carries that session's CSRF token (so does a POST the pages' own script
-makes). A student reaches only their own submissions: any other id answers
-404, as if it did not exist. Instructors reach everything.
+form carries that session's CSRF token (an API POST made with the cookie
+must carry it as ``X-CSRF-Token``). A student reaches only their own
+submissions: any other id answers 404, as if it did not exist. Instructors
+reach everything. Handlers that touch the database run in the server's
+thread pool, so a request waiting on it never holds up the others.
 
 What a submission must be is checked before anything is stored: an archive
 (.zip or .tar.gz) within the course's size cap, that the grader can read
@@ -31,6 +33,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from .. import results, scores, submission as submissions
@@ -103,6 +106,8 @@ def create_app(location, *, reaper=True, https_only=False):
             return person
         person_id = request.session.get("person")
         person = session.get(Person, person_id) if person_id is not None else None
+        if person is not None and request.session.get("token") != person.token_hash[:16]:
+            person = None     # signed in with a token since reissued (grader course token)
         if person is not None and api and request.method == "POST" \
                 and not _same(request.headers.get("x-csrf-token"), request.session.get("csrf")):
             raise Refused(403, "a request from the pages must carry their CSRF token")
@@ -137,7 +142,8 @@ def create_app(location, *, reaper=True, https_only=False):
             return JSONResponse({"error": exc.message}, exc.status, headers=exc.headers)
         if exc.status == 401:
             return RedirectResponse("/signin", 303)
-        return page(request, "error.html", {"message": exc.message}, status=exc.status, headers=exc.headers)
+        return await run_in_threadpool(page, request, "error.html", {"message": exc.message}, status=exc.status,
+                                       headers=exc.headers)
 
     @app.exception_handler(ServiceError)
     async def unavailable(request, exc):
@@ -170,7 +176,7 @@ def create_app(location, *, reaper=True, https_only=False):
             raise Refused(403, "this form has expired: reload the page and try again")
 
     @app.get("/", include_in_schema=False)
-    async def home(request: Request):
+    def home(request: Request):
         with database.session() as session:
             person = person_of(request, session, api=False)
         if person is None:
@@ -178,12 +184,14 @@ def create_app(location, *, reaper=True, https_only=False):
         return RedirectResponse("/instructor" if person.role == INSTRUCTOR else "/me", 303)
 
     @app.get("/signin")
-    async def signin_page(request: Request):
+    def signin_page(request: Request):
         return page(request, "signin.html", {})
 
     @app.post("/signin")
     async def signin(request: Request):
-        form = await request.form()
+        return await run_in_threadpool(sign_in, request, await request.form())
+
+    def sign_in(request, form):
         check_form(request, form)
         token = str(form.get("token") or "").strip()
         with database.session() as session:
@@ -192,7 +200,7 @@ def create_app(location, *, reaper=True, https_only=False):
                 return page(request, "signin.html", {"message": "That token is not one of this course's."},
                             status=401)
             request.session.clear()
-            request.session.update(person=person.id, csrf=secrets.token_urlsafe(32))
+            request.session.update(person=person.id, token=person.token_hash[:16], csrf=secrets.token_urlsafe(32))
         return RedirectResponse("/", 303)
 
     @app.post("/signout")
@@ -202,7 +210,7 @@ def create_app(location, *, reaper=True, https_only=False):
         return RedirectResponse("/signin", 303)
 
     @app.get("/me")
-    async def my_page(request: Request):
+    def my_page(request: Request):
         with database.session() as session:
             person = signed_in(request, session, api=False)
             course = database.course(session)
@@ -213,9 +221,11 @@ def create_app(location, *, reaper=True, https_only=False):
 
     @app.post("/submit")
     async def submit_page(request: Request):
+        return await run_in_threadpool(submit_from_page, request, await read_form(request))
+
+    def submit_from_page(request, form):
         with database.session() as session:
             person = signed_in(request, session, api=False)
-        form = await read_form(request)
         check_form(request, form)
         try:
             submission_id, _ = accept(person.id, form.get("archive"))
@@ -229,7 +239,7 @@ def create_app(location, *, reaper=True, https_only=False):
         return RedirectResponse(f"/submissions/{submission_id}", 303)
 
     @app.get("/submissions/{submission_id}")
-    async def submission_page(request: Request, submission_id: int):
+    def submission_page(request: Request, submission_id: int):
         with database.session() as session:
             person = signed_in(request, session, api=False)
             course = database.course(session)
@@ -238,7 +248,7 @@ def create_app(location, *, reaper=True, https_only=False):
         return page(request, "submission.html", {"submission": shown, "feedback": _feedback(shown)})
 
     @app.get("/submissions/{submission_id}/feedback")
-    async def feedback_fragment(request: Request, submission_id: int):
+    def feedback_fragment(request: Request, submission_id: int):
         with database.session() as session:
             person = signed_in(request, session, api=False)
             course = database.course(session)
@@ -248,7 +258,7 @@ def create_app(location, *, reaper=True, https_only=False):
                                                                        "feedback": _feedback(shown)})
 
     @app.get("/submissions/{submission_id}/archive")
-    async def archive(request: Request, submission_id: int):
+    def archive(request: Request, submission_id: int):
         with database.session() as session:
             person = signed_in(request, session, api=False)
             record = visible_submission(session, person, submission_id)
@@ -257,7 +267,7 @@ def create_app(location, *, reaper=True, https_only=False):
                             headers={"Content-Disposition": f'attachment; filename="{_safe_name(name)}"'})
 
     @app.get("/instructor")
-    async def instructor_page(request: Request):
+    def instructor_page(request: Request):
         with database.session() as session:
             instructor(request, session, api=False)
             course = database.course(session)
@@ -267,14 +277,14 @@ def create_app(location, *, reaper=True, https_only=False):
         return page(request, "gradebook.html", context)
 
     @app.get("/instructor/queue")
-    async def queue_page(request: Request):
+    def queue_page(request: Request):
         with database.session() as session:
             instructor(request, session, api=False)
             lists = gradebook.queue_lists(session)
         return page(request, "queue.html", lists)
 
     @app.get("/instructor/students/{name}")
-    async def history_page(request: Request, name: str):
+    def history_page(request: Request, name: str):
         with database.session() as session:
             instructor(request, session, api=False)
             course = database.course(session)
@@ -286,7 +296,7 @@ def create_app(location, *, reaper=True, https_only=False):
         return page(request, "history.html", {"student": student, "submissions": shown, "row": row})
 
     @app.get("/instructor/report")
-    async def class_report(request: Request):
+    def class_report(request: Request):
         with database.session() as session:
             instructor(request, session, api=False)
             html = gradebook.class_report(session, database.course(session))
@@ -296,24 +306,33 @@ def create_app(location, *, reaper=True, https_only=False):
 
     @app.post("/instructor/regrade")
     async def regrade_button(request: Request):
-        with database.session() as session:
-            instructor(request, session, api=False)
-        check_form(request, await request.form())
-        regrade()
-        return RedirectResponse("/instructor/queue", 303)
+        form = await request.form()
+
+        def from_the_button():
+            with database.session() as session:
+                instructor(request, session, api=False)
+            check_form(request, form)
+            regrade()
+            return RedirectResponse("/instructor/queue", 303)
+
+        return await run_in_threadpool(from_the_button)
 
     # -- the JSON API ---------------------------------------------------------------------------------------
 
     @app.post("/api/submissions", status_code=202)
     async def api_submit(request: Request):
-        with database.session() as session:
-            person = signed_in(request, session)
         form = await read_form(request)
-        submission_id, position = accept(person.id, form.get("archive"))
-        return JSONResponse({"id": submission_id, "status": "queued", "position": position}, 202)
+
+        def from_the_api():
+            with database.session() as session:
+                person = signed_in(request, session)
+            submission_id, position = accept(person.id, form.get("archive"))
+            return JSONResponse({"id": submission_id, "status": "queued", "position": position}, 202)
+
+        return await run_in_threadpool(from_the_api)
 
     @app.get("/api/submissions/{submission_id}")
-    async def api_submission(request: Request, submission_id: int):
+    def api_submission(request: Request, submission_id: int):
         with database.session() as session:
             person = signed_in(request, session)
             course = database.course(session)
@@ -321,7 +340,7 @@ def create_app(location, *, reaper=True, https_only=False):
             return gradebook.submission_json(session, course, record, person.role == INSTRUCTOR)
 
     @app.get("/api/submissions")
-    async def api_submissions(request: Request):
+    def api_submissions(request: Request):
         with database.session() as session:
             person = signed_in(request, session)
             course = database.course(session)
@@ -333,13 +352,13 @@ def create_app(location, *, reaper=True, https_only=False):
                     for record in chosen]
 
     @app.get("/api/gradebook")
-    async def api_gradebook(request: Request):
+    def api_gradebook(request: Request):
         with database.session() as session:
             instructor(request, session)
             return gradebook.rows(session, database.course(session))
 
     @app.get("/api/gradebook.csv")
-    async def api_gradebook_csv(request: Request, layout: str = "canvas"):
+    def api_gradebook_csv(request: Request, layout: str = "canvas"):
         if layout not in ("canvas", "full"):
             raise Refused(400, "layout is canvas (Canvas's gradebook import) or full (every column)")
         with database.session() as session:
@@ -349,13 +368,13 @@ def create_app(location, *, reaper=True, https_only=False):
                         headers={"Content-Disposition": f'attachment; filename="gradebook-{layout}.csv"'})
 
     @app.get("/api/queue")
-    async def api_queue(request: Request):
+    def api_queue(request: Request):
         with database.session() as session:
             instructor(request, session)
             return gradebook.queue_lists(session)
 
     @app.post("/api/regrade", status_code=202)
-    async def api_regrade(request: Request):
+    def api_regrade(request: Request):
         with database.session() as session:
             instructor(request, session)
         return JSONResponse({"queued": regrade()}, 202)

@@ -181,6 +181,7 @@ def router(database):
     """The protocol's three calls under ``/mugrade/``, on the course's database."""
     from fastapi import APIRouter, Request
     from sqlalchemy import select
+    from starlette.concurrency import run_in_threadpool
 
     from .access import Refused, check_rules, person_with_token
     from .models import INSTRUCTOR, MugradeProblem, MugradeSubmission, MugradeVerdict, now
@@ -204,7 +205,7 @@ def router(database):
                                                             MugradeProblem.problem == problem)).first()
 
     @api.post("/submit")
-    async def submit(user_key: str = "", problem: str = "", assignment: str = ""):
+    def submit(user_key: str = "", problem: str = "", assignment: str = ""):
         assignment = assignment_of(assignment)
         with database.session() as session:
             person = caller(session, user_key)
@@ -224,7 +225,9 @@ def router(database):
 
     @api.post("/submit_test")
     async def submit_test(request: Request, submission_id: int, test_case_index: int, user_key: str = ""):
-        body = await request.body()
+        return await run_in_threadpool(check_value, await request.body(), submission_id, test_case_index, user_key)
+
+    def check_value(body, submission_id, test_case_index, user_key):
         with database.session() as session:
             person = caller(session, user_key)
             record = session.get(MugradeSubmission, submission_id)
@@ -249,8 +252,9 @@ def router(database):
 
     @api.post("/publish")
     async def publish(request: Request, user_key: str = "", problem: str = "", assignment: str = ""):
-        assignment = assignment_of(assignment)
-        body = await request.body()
+        return await run_in_threadpool(store_values, await request.body(), user_key, problem, assignment_of(assignment))
+
+    def store_values(body, user_key, problem, assignment):
         with database.session() as session:
             person = caller(session, user_key)
             if person.role != INSTRUCTOR:
