@@ -81,14 +81,14 @@ def grade_job(job_id):
         path = os.path.join(folder, os.path.basename(name) or "submission.zip")
         with open(path, "wb") as handle:
             handle.write(archive)
-        session = worker.grading_session(course["year"], course["seed"])
+        grading_session = worker.grading_session(course["year"], course["seed"])
         try:
-            staged = session.stage(path)
+            staged = grading_session.stage(path)
         except submission.SubmissionError as exc:
             renewal.stop()
             jobs.finish(worker.database, job_id, worker.owner, error=str(exc).replace(path, name))
             return
-        result = session.grade(staged, abort=lost, on_progress=renewal.progress)
+        result = grading_session.grade(staged, abort=lost, on_progress=renewal.progress)
         renewal.stop()
         if result is None:       # the lease was lost: someone else grades it now
             log.warning("job %s: lease lost while grading; the result is not stored", job_id)
