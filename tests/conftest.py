@@ -6,6 +6,22 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
+# The course service's end-to-end tests start real servers and processes, and take a minute or more
+# each: a tox run gives each file to one of its environments (outside tox, all of them run).
+ONE_ENVIRONMENT = {"test_serve_browser.py": "py311", "test_serve_machines.py": "py312",
+                   "test_serve_faults.py": "py313"}
+
+
+def pytest_collection_modifyitems(config, items):
+    environment = os.environ.get("NEEDLE_GRADER_TOX_ENV")
+    if not environment:
+        return
+    for item in items:
+        chosen = ONE_ENVIRONMENT.get(item.path.name)
+        if chosen and chosen != environment:
+            item.add_marker(pytest.mark.skip(reason=f"tox runs it in its {chosen} environment: one run of the "
+                                                    "service's processes and servers is enough"))
+
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 

@@ -85,7 +85,7 @@ def test_a_student_watches_a_submission_go_from_queued_to_100_and_only_they_can_
                                            "row.cells[1].textContent]; })"))
 
     wait_for(lambda: gradebook() == {"ann": "100", "bea": "54.85", "cid": ""}, 30, what="both scores")
-    score_header = browser.find_elements(By.CSS_SELECTOR, "#gradebook th")[1]
+    score_header = browser.find_elements(By.CSS_SELECTOR, "#gradebook thead tr:last-child th")[1]
     score_header.click()
     wait_for(lambda: list(gradebook()) == ["cid", "bea", "ann"], 10, what="sorting by score, lowest first")
     assert score_header.get_attribute("aria-sort") == "ascending"

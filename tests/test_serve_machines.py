@@ -131,7 +131,7 @@ def test_a_worker_elsewhere_grades_through_a_redis_or_postgresql_queue(queue_kin
     database = postgres.new_database()
     queue = redis_server.new_database() if queue_kind == "redis" else postgres.new_database()
     folder = tmp_path / "course"
-    tokens = make_course(folder, database=database, queue=queue)
+    tokens = make_course(folder, seed=None, database=database, queue=queue)
     assert not (folder / "course.db").exists() and not (folder / "queue.db").exists()
     server = Server(folder, workers=0).start()
     worker = start_worker(tmp_path, "worker", database, queue)
@@ -139,13 +139,13 @@ def test_a_worker_elsewhere_grades_through_a_redis_or_postgresql_queue(queue_kin
         sent = [Client(server.url, tokens[name]).submit(f"{sample}.zip", zipped(sample))["id"]
                 for name, sample in (("ann", "alice"), ("bea", "bob"))]
         wait_for(lambda: all(job["state"] == "done" for job in all_jobs(database)), 90, what="both graded")
-        assert [(job["submission"], job["score"]) for job in all_jobs(database)] == [
-            (sent[0], 100.0), (sent[1], 54.8506)]
+        assert [(job["submission"], job["score"]) for job in all_jobs(database)][0] == (sent[0], 100.0)
+        assert all_jobs(database)[1]["score"] < 60     # bob's, with the course's own inputs
     finally:
         stop_worker(worker)
         server.close()
-    log = worker.log_path.read_text()
-    assert "reference values published" in log
+    # the worker computed the values of the course's secret seed itself, from nothing but the two URLs
+    assert "reference values computed" in worker.log_path.read_text()
 
 
 def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run_grades_it(postgres, redis_server,
@@ -154,7 +154,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
 
     database, queue = postgres.new_database(), redis_server.new_database()
     folder = tmp_path / "course"
-    tokens = make_course(folder, seed=None, database=database, queue=queue, lease_seconds=10)
+    tokens = make_course(folder, database=database, queue=queue, lease_seconds=10)
     samples = ("alice", "bob", "carol", "dave")
     server = Server(folder, workers=0).start()
     workers = [start_worker(tmp_path, f"machine-{index}", database, queue) for index in (1, 2)]
@@ -180,7 +180,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
     assert sorted(job["submission"] for job in found) == sorted(sent)      # one job each: graded exactly once
     assert {job["id"]: job["attempts"] for job in found if job["attempts"] != 1} == {victim["id"]: 2}
 
-    # grader run, with the course's secret seed, gives each sample the same score
+    # grader run, with the course's seed, gives each sample the same score
     seed = course_seed(database)
     out = tmp_path / "run"
     subprocess.run([sys.executable, "-m", "grader", "run", *(str(REPO_ROOT / "submissions" / sample)
@@ -190,5 +190,3 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
     expected = {sample: json.loads((out / f"{sample}.json").read_text())["score"] for sample in samples}
     assert {job["submission"]: job["score"] for job in found} == {
         submission: expected[sample] for submission, sample in sent.items()}
-    for process in workers:
-        assert "reference values computed" in process.log_path.read_text()   # each on its own machine
