@@ -142,30 +142,28 @@ def browser():
     driver.quit()
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """A throwaway PostgreSQL on loopback (``.new_database()`` gives a URL); skips where it cannot start."""
+def _throwaway(kind):
+    """A server of ``servers.KIND`` for the session, stopped at its end; the test skips where it cannot start."""
     import servers
 
     try:
-        server = servers.Postgres()
+        server = getattr(servers, kind)()
     except servers.Unavailable as exc:
-        pytest.skip(f"no PostgreSQL for this test: {exc}")
+        pytest.skip(f"no {kind} for this test: {exc}")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL on loopback (``.new_database()`` gives a URL)."""
+    yield from _throwaway("Postgres")
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    """A throwaway redis-server on loopback (``.new_database()`` gives a URL); skips where it cannot start."""
-    import servers
-
-    try:
-        server = servers.Redis()
-    except servers.Unavailable as exc:
-        pytest.skip(f"no Redis for this test: {exc}")
-    yield server
-    server.stop()
+    """A throwaway redis-server on loopback (``.new_database()`` gives a URL)."""
+    yield from _throwaway("Redis")
 
 
 @pytest.fixture(scope="session")
