@@ -37,7 +37,7 @@ KIT_PACKAGE = "needle_grader_kit"
 BOOTSTRAP = "import sys; sys.path.insert(0, sys.argv[1]); from needle_grader_kit.runner import main; main()"
 # Modules the child imports from site-packages; their folders form its sys.path.
 CHILD_DEPENDENCIES = ("numpy", "pytest", "_pytest", "pluggy", "iniconfig", "packaging",
-                      "pytest_jsonreport", "pytest_metadata", "numdifftools", "scipy")
+                      "pytest_jsonreport", "pytest_metadata")
 LAYER_ORDER = ("process", "rlimits", "uid", "bubblewrap", "namespaces", "filesystem_view", "network_namespace",
                "seccomp")
 # Either provides the private filesystem view and network: bubblewrap first (it adds a PID
