@@ -6,21 +6,50 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# The course service's end-to-end tests start real servers and processes, and take a minute or more
-# each: a tox run gives each file to one of its environments (outside tox, all of them run).
+TOX_ENVIRONMENTS = ("py310", "py311", "py312", "py313")
+# A tox run gives the service's end-to-end tests, which start real servers and processes and take a
+# minute or more each, to one environment each: one run of them is enough.
 ONE_ENVIRONMENT = {"test_serve_browser.py": "py311", "test_serve_machines.py": "py312",
                    "test_serve_faults.py": "py313"}
+# The tests that grade whole submissions are dealt out over the environments in turn, each to one of them:
+# grading gives the same verdicts on every Python, which tests/test_determinism.py checks in every
+# environment against the others. Everything else runs in each.
+DEALT_OUT = {"test_course.py", "test_cli.py", "test_grading.py", "test_hostile.py", "test_report.py",
+             "test_student_kit.py", "test_values.py", "test_serve_api.py", "test_serve_mugrade.py"}
+
+
+def tox_environment_of(items):
+    """Test -> the tox environment that runs it, for the tests that run in one only."""
+    owners, dealt = {}, 0
+    for item in items:
+        if item.path.name in ONE_ENVIRONMENT:
+            owners[item] = ONE_ENVIRONMENT[item.path.name]
+        elif item.path.name in DEALT_OUT:
+            owners[item] = TOX_ENVIRONMENTS[dealt % len(TOX_ENVIRONMENTS)]
+            dealt += 1
+    return owners
 
 
 def pytest_collection_modifyitems(config, items):
     environment = os.environ.get("NEEDLE_GRADER_TOX_ENV")
-    if not environment:
+    if environment not in TOX_ENVIRONMENTS:   # outside tox, everything runs
         return
-    for item in items:
-        chosen = ONE_ENVIRONMENT.get(item.path.name)
-        if chosen and chosen != environment:
-            item.add_marker(pytest.mark.skip(reason=f"tox runs it in its {chosen} environment: one run of the "
-                                                    "service's processes and servers is enough"))
+    owners = tox_environment_of(items)
+    elsewhere = [item for item in items if owners.get(item, environment) != environment]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [item for item in items if owners.get(item, environment) == environment]
+        config.stash[DEALT_KEY] = (len(owners) - len(elsewhere), len(owners))
+
+
+DEALT_KEY = pytest.StashKey()
+
+
+def pytest_report_collectionfinish(config):
+    if DEALT_KEY in config.stash:
+        mine, dealt = config.stash[DEALT_KEY]
+        return (f"{os.environ['NEEDLE_GRADER_TOX_ENV']} runs {mine} of the {dealt} tests that one of "
+                f"{', '.join(TOX_ENVIRONMENTS)} runs (tests/conftest.py), and every other test")
 
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 

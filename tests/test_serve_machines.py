@@ -165,8 +165,13 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
             sample = samples[index % len(samples)]
             reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(sample))
             sent[reply["id"]] = sample
-        victim = wait_for(lambda: next((job for job in all_jobs(database) if job["state"] == "running"
-                                        and job["done"] >= 5), None), 120, every=0.05, what="a job halfway")
+        def halfway():   # mid-way through the class, and through a job
+            jobs = all_jobs(database)
+            if sum(job["state"] == "done" for job in jobs) < 20:
+                return None
+            return next((job for job in jobs if job["state"] == "running" and job["done"] >= 5), None)
+
+        victim = wait_for(halfway, 180, every=0.05, what="a job halfway, with half the class graded")
         owner_pid = int(victim["owner"].split("/")[1])
         killed = next(process for process in workers if os.getpgid(owner_pid) == process.pid)
         os.killpg(killed.pid, signal.SIGKILL)                    # the machine is gone, and all it ran
