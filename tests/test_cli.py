@@ -366,8 +366,10 @@ def test_ctrl_c_stops_a_batch_cleanly_and_a_rerun_grades_only_the_rest(run_grade
                                                         "    __import__('time').sleep(60)\n", 1))
     out_dir = tmp_path / "results"
     args = ["run", "--batch", str(folder), "--jobs", "1", "--suite", "nn_epoch", "--out-dir", str(out_dir)]
+    # Ctrl-C as at a terminal, also where the tests themselves were started in the background with SIGINT ignored
     grader = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=Path(__file__).resolve().parent.parent,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out_dir / "a1.json").exists() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -46,13 +46,12 @@ def graded(tmp_path_factory):
     paths = [str(REPO_ROOT / "submissions" / name) for name in ("alice", "bob", "carol", "dave")]
     paths += [str(folder / "solution-2024"), str(buggy)]
     with grading.Session() as session:
-        one = verdicts(batch.Batch(session, paths, jobs=1).run())
-        two = verdicts(batch.Batch(session, paths, jobs=2).run())
-    return one, two
+        yield paths, verdicts(batch.Batch(session, paths, jobs=2).run())
 
 
-def test_one_job_and_two_give_the_same_verdicts(graded):
-    one, two = graded
+def test_one_job_and_two_give_the_same_verdicts(graded, grading_session):
+    paths, two = graded
+    one = verdicts(batch.Batch(grading_session(), paths, jobs=1).run())
     assert one == two
     assert {name: entry["score"] for name, entry in one.items()}["bob"] == 54.8506
 
@@ -71,7 +70,7 @@ def test_every_python_gives_the_same_verdicts(graded):
         pytest.skip("no NEEDLE_GRADER_DETERMINISM_DIR: tox sets one that its environments share")
     folder = Path(shared)
     folder.mkdir(parents=True, exist_ok=True)
-    mine = {"inputs": _inputs_digest(), "python": platform.python_version(), "verdicts": graded[0]}
+    mine = {"inputs": _inputs_digest(), "python": platform.python_version(), "verdicts": graded[1]}
     with tempfile.NamedTemporaryFile("w", dir=folder, delete=False, suffix=".tmp") as handle:
         json.dump(mine, handle)
     os.replace(handle.name, folder / f"python-{platform.python_version()}.json")
