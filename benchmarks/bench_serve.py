@@ -86,6 +86,18 @@ def timings(folder):
     return span.total_seconds(), waits, scores
 
 
+def fresh_database(url, run):
+    """A new, empty database beside the one ``url`` names, for one run: a course's records live in its database."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"{make_url(url).database}_bench_{os.getpid()}_{run}"
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
 def serve_once(root, paths, clients, workers, database_url=None, queue_url=None, processes=0):
     """Grade the class through the service; ``(span, waits, scores)``."""
     folder = os.path.join(root, f"course-{processes or workers}-{time.monotonic_ns()}")
@@ -147,7 +159,8 @@ def main():
     parser.add_argument("--submissions", type=int, default=200)
     parser.add_argument("--clients", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="grading processes of grader serve, and batch jobs")
-    parser.add_argument("--database", help="a PostgreSQL URL: measure one worker process against two")
+    parser.add_argument("--database", help="a PostgreSQL URL: measure one worker process against two, each run in a "
+                                           "new database beside it")
     parser.add_argument("--queue", help="with --database: a Redis or PostgreSQL queue URL")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as root:
@@ -156,7 +169,8 @@ def main():
         if args.database:
             rates = {}
             for processes in (1, 2):
-                span, waits, _ = serve_once(root, paths, args.clients, 0, args.database, args.queue, processes)
+                span, waits, _ = serve_once(root, paths, args.clients, 0, fresh_database(args.database, processes),
+                                            args.queue, processes)
                 rates[processes] = report(f"{processes} worker process{'es' if processes > 1 else ''}", len(paths),
                                           span, waits)
             print(f"ratio 2 workers / 1 worker: {rates[2] / rates[1]:.2f} (target >= 1.6)")
