@@ -13,7 +13,7 @@ import pytest
 from . import harness
 
 MAX_LONGREPR = 16 * 1024
-MAX_FRAMES = 40
+MAX_FRAMES = 20   # the outermost and innermost frames of a deep traceback: messages show a few of each
 MAX_TEXT = 2000
 
 
@@ -121,19 +121,22 @@ class GraderPlugin:
     def pytest_runtest_makereport(self, item, call):
         """Splice the middle out of a deep traceback before pytest renders it.
 
-        Rendering every frame of a RecursionError (a thousand) costs about a
-        second, and only the outer and inner frames are ever sent (see
-        ``_bounded``). The exception's own chain of frames is shortened, since
-        pytest rebuilds its traceback from that chain; the outer part keeps
-        pytest's frames too, which pytest cuts itself.
+        Rendering a frame costs pytest a parse of its whole source file, and a
+        RecursionError has a thousand; only the outer and inner frames are ever
+        sent (see ``_bounded``). The exception's own chain of frames is
+        shortened, since pytest rebuilds its traceback from that chain, to
+        pytest's frames (which pytest cuts itself) and the frames sent.
         """
         if call.excinfo is not None:
             frames, tb = [], call.excinfo.tb
             while tb is not None:
                 frames.append(tb)
                 tb = tb.tb_next
-            if len(frames) > 3 * MAX_FRAMES:
-                frames[2 * MAX_FRAMES - 1].tb_next = frames[-MAX_FRAMES // 2]
+            test_code = getattr(getattr(item, "obj", None), "__code__", None)
+            starts = [index for index, frame in enumerate(frames) if frame.tb_frame.f_code is test_code]
+            outer = (starts[0] + MAX_FRAMES // 2) if starts else 2 * MAX_FRAMES - 1
+            if len(frames) > outer + MAX_FRAMES:
+                frames[outer - 1].tb_next = frames[-MAX_FRAMES // 2]
                 call.excinfo.traceback = type(call.excinfo.traceback)(call.excinfo.tb)
         yield
 
