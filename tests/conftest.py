@@ -21,6 +21,7 @@ ONE_ENVIRONMENT = {"test_serve_machines.py": "py312", "test_serve_faults.py": "p
 DEALT_OUT = {"test_course.py", "test_cli.py", "test_grading.py", "test_hostile.py", "test_values.py",
              "test_serve_api.py", "test_gradescope.py"}
 DEALT_TO = ("py310", "py311", "py313")
+DEALT_KEY = pytest.StashKey()   # (tests this environment runs, tests that one environment runs)
 
 
 def tox_environment_of(items):
@@ -48,14 +49,12 @@ def pytest_collection_modifyitems(config, items):
         config.stash[DEALT_KEY] = (len(owners) - len(elsewhere), len(owners))
 
 
-DEALT_KEY = pytest.StashKey()
-
-
 def pytest_report_collectionfinish(config):
     if DEALT_KEY in config.stash:
         mine, dealt = config.stash[DEALT_KEY]
         return (f"{os.environ['NEEDLE_GRADER_TOX_ENV']} runs {mine} of the {dealt} tests that one of "
                 f"{', '.join(TOX_ENVIRONMENTS)} runs (tests/conftest.py), and every other test")
+
 
 MNIST_FILES = ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
