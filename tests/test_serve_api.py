@@ -126,7 +126,7 @@ def _no_homework():
     ("hw1.zip", _zip_slip(), 400, "hw1.zip: refused, it contains the unsafe path '../../python/needle/autograd.py'"),
     ("hw1.tar.gz", _tar_with_link(), 400, "hw1.tar.gz: refused, it contains a link (python/needle/ops.py)"),
     ("hw1.zip", _no_homework(), 400, "hw1.zip: no python/needle/ or apps/simple_ml.py found"),
-])
+], ids=["not-an-archive", "broken-zip", "zip-slip", "tar-with-link", "no-homework"])
 def test_an_upload_the_grader_cannot_read_is_refused_with_its_reason_and_nothing_is_stored(course, name, data, status,
                                                                                            message):
     folder, tokens, client = course
