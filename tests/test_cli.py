@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or Path(__file__).resolve().parent.parent.parent / "shared"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared"
                / "handouts")
 
 
@@ -355,7 +356,7 @@ def test_ctrl_c_stops_a_batch_cleanly_and_a_rerun_grades_only_the_rest(run_grade
 
     folder = tmp_path / "class"
     folder.mkdir()
-    alice = Path(__file__).resolve().parent.parent / "submissions" / "alice"
+    alice = REPO_ROOT / "submissions" / "alice"
     for name in ("a1", "a3", "a4", "a5", "a6"):
         (folder / name).symlink_to(alice, target_is_directory=True)
     # a2 is still grading when a1 is done, however busy the machine: the interrupt lands mid-batch
@@ -367,7 +368,7 @@ def test_ctrl_c_stops_a_batch_cleanly_and_a_rerun_grades_only_the_rest(run_grade
     out_dir = tmp_path / "results"
     args = ["run", "--batch", str(folder), "--jobs", "1", "--suite", "nn_epoch", "--out-dir", str(out_dir)]
     # Ctrl-C as at a terminal, also where the tests themselves were started in the background with SIGINT ignored
-    grader = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=Path(__file__).resolve().parent.parent,
+    grader = subprocess.Popen([sys.executable, "-m", "grader", *args], cwd=REPO_ROOT,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
@@ -395,7 +396,7 @@ def test_on_a_terminal_a_batch_shows_live_progress(tmp_path):
     master, slave = pty.openpty()
     grader = subprocess.Popen([sys.executable, "-m", "grader", "run", "submissions/alice", "submissions/carol",
                                "--suite", "topo_sort", "--out-dir", str(tmp_path)], stdout=slave, stderr=slave,
-                              cwd=Path(__file__).resolve().parent.parent, env=dict(os.environ, COLUMNS="160"))
+                              cwd=REPO_ROOT, env=dict(os.environ, COLUMNS="160"))
     os.close(slave)
     output = b""
     while True:

@@ -139,8 +139,9 @@ def test_a_worker_elsewhere_grades_through_a_redis_or_postgresql_queue(queue_kin
         sent = [Client(server.url, tokens[name]).submit(f"{sample}.zip", zipped(sample))["id"]
                 for name, sample in (("ann", "alice"), ("bea", "bob"))]
         wait_for(lambda: all(job["state"] == "done" for job in all_jobs(database)), 90, what="both graded")
-        assert [(job["submission"], job["score"]) for job in all_jobs(database)][0] == (sent[0], 100.0)
-        assert all_jobs(database)[1]["score"] < 60     # bob's, with the course's own inputs
+        alices, bobs = all_jobs(database)
+        assert (alices["submission"], alices["score"]) == (sent[0], 100.0)
+        assert bobs["submission"] == sent[1] and bobs["score"] < 60     # with the course's own inputs
     finally:
         stop_worker(worker)
         server.close()
