@@ -106,25 +106,26 @@ def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):
     ### BEGIN YOUR SOLUTION
     # A numpy float64 lr would turn the float32 weights into float64.
     lr = float(lr)
-    # Leaves of our own, so that the caller's W1 and W2 stay as they were.
+    # Leaves of our own, so that the caller's W1 and W2 stay as they were
+    # and each SGD step can update their arrays in place.
     W1, W2 = ndl.Tensor(W1), ndl.Tensor(W2)
+    X = X.astype(W1.dtype, copy=False)
     # Row i of the identity is the one-hot code of label i.
-    identity = np.eye(W2.shape[1], dtype=W2.dtype)
+    one_hots = np.eye(W2.shape[1], dtype=W2.dtype)[y]
+    # backward()'s default seed is float64 ones: a seed of the weights' own
+    # dtype keeps the whole epoch in float32.
+    seed = ndl.Tensor.make_const(np.ones((), dtype=W1.dtype))
     for start in range(0, X.shape[0], batch):
         # The batches are only read: make_const wraps an array as it is,
         # where Tensor(array) would copy it.
-        X_batch = ndl.Tensor.make_const(X[start:start + batch].astype(W1.dtype, copy=False))
-        one_hot = ndl.Tensor.make_const(identity[y[start:start + batch]])
-        logits = ndl.relu(X_batch @ W1) @ W2
-        loss = softmax_loss(logits, one_hot)
-        # backward()'s default seed is float64 ones: seeding with the loss's own
-        # dtype keeps the whole epoch in float32, the weights' dtype.
-        loss.backward(ndl.Tensor.make_const(np.ones(loss.shape, dtype=loss.dtype)))
-        # One SGD step.  The same two leaves take the new values, so the next
-        # batch's graph starts afresh from them, and their gradients go with
-        # the rest of this batch's graph.
+        X_batch = ndl.Tensor.make_const(X[start:start + batch])
+        one_hot = ndl.Tensor.make_const(one_hots[start:start + batch])
+        loss = softmax_loss(ndl.relu(X_batch @ W1) @ W2, one_hot)
+        loss.backward(seed)
+        # One SGD step.  Dropping the gradients lets this batch's graph go;
+        # the next batch builds its own from the same two leaves.
         for W in (W1, W2):
-            W.data = ndl.Tensor.make_const(W.numpy() - lr * W.grad.numpy())
+            W.cached_data -= lr * W.grad.cached_data
             W.grad = None
     return W1, W2
     ### END YOUR SOLUTION
