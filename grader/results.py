@@ -110,7 +110,8 @@ def render(result, verbose=False, student=False):
         lines.append(f"  note: {note}")
     lines.append("")
     lines.append(f"  {'question' if student else 'suite':<22}{'score':>14}   cases")
-    for question in feedback(result, verbose):
+    questions = list(feedback(result, verbose))
+    for question in questions:
         score = f"{scores.shown(question['score'])} / {scores.shown(question['max_score'])}"
         summary = f"{question['passed']}/{question['scored']} passed"
         if question["tips"]:
@@ -122,8 +123,7 @@ def render(result, verbose=False, student=False):
             lines.append(f"    {click.style(case['mark'], fg=case['colour'])} {case['name']}: {first}")
             lines.extend(f"        {line}" for line in rest)
     lines.append(f"  {'total':<22}{total:>14}")
-    if any(case.get("advisory") and case["status"] != "passed" and case["max_score"] == 0
-           for suite in result["suites"] for case in suite["cases"]):
+    if any(question["tips_failed"] for question in questions):
         lines.append("  (TIP: a check beyond the homework, worth no points" + ("" if student else " unless --strict") +
                      ")")
     if student:
@@ -153,7 +153,8 @@ def feedback(result, verbose=False):
         yield {"suite": suite["name"], "question": QUESTIONS[suite["name"]], "score": suite["score"],
                "max_score": suite["max_score"], "passed": sum(case["status"] == "passed" for case in scored),
                "scored": len(scored), "tips_passed": sum(case["status"] == "passed" for case in advisories),
-               "tips": len(advisories), "cases": shown}
+               "tips": len(advisories),
+               "tips_failed": sum(case["status"] != "passed" for case in advisories), "cases": shown}
 
 
 def _disagreeing(result, verbose):

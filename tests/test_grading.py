@@ -94,6 +94,7 @@ def test_alice_scores_full_marks_on_the_real_mnist_test_set(grading_session, rea
 def test_a_new_seed_draws_fresh_cases_that_alice_still_passes_and_bob_still_fails(grading_session):
     alice, alice_cases = grade(grading_session, "submissions/alice", seed=7)
     assert alice["score"] == 100.0 and alice["environment"]["seed"] == 7
+    assert "TIP" not in results.render(alice)   # her tips all pass: no legend for a mark not shown
     _, bob_cases = grade(grading_session, "submissions/bob", seed=7)
     assert {name for name, status in statuses(bob_cases).items() if status != "passed"} == set(BOB)
 
@@ -113,7 +114,9 @@ def test_bob_loses_exactly_the_cases_his_bugs_break(grading_session, unbalanced_
         ("nn_epoch", 2.2222)]
     assert (result["score"], result["max_score"]) == (54.8506, 100.0)
     assert unbalanced_sums(result) == []
-    assert ["total", "54.85", "/", "100"] in [line.split() for line in results.render(result).splitlines()]
+    rendered = results.render(result).splitlines()
+    assert ["total", "54.85", "/", "100"] in [line.split() for line in rendered]
+    assert rendered[-1] == "  (TIP: a check beyond the homework, worth no points unless --strict)"
     assert cases["forward::transpose[2x3x4-axes01]"]["message"].startswith("ValueError: axes don't match array\n"
                                                                           "  python/needle/ops.py, line ")
     assert cases["backward::broadcast_to[4x1-3x4x5]"]["message"] == "grad[0]: shape (4, 5), expected (4, 1)"

@@ -62,6 +62,7 @@ def test_a_student_watches_a_submission_go_from_queued_to_100_and_only_they_can_
     questions = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.feedback tr.question")]
     assert questions[0].startswith("Q1 forward 10 / 10") and questions[-1].startswith("Q6 nn_epoch 10 / 10")
     assert "sandbox" not in browser.find_element(By.TAG_NAME, "main").text
+    assert "TIP" not in browser.find_element(By.TAG_NAME, "main").text   # every tip passed: no legend
     assert no_errors(browser) == []
     shot = Path(os.environ.get("NEEDLE_GRADER_SCREENSHOT_DIR") or tmp_path) / "student.png"
     browser.save_screenshot(str(shot))
