@@ -59,6 +59,10 @@ def results_json(result):
                 "visibility": "visible",
             })
     notes = [f"Graded as the course's {result['handout']} handout, with needle-grader {result['environment']['grader']}."]
+    warning = result.get("detection", {}).get("warning")
+    if warning:   # the terminal's warning line: Gradescope shows the student only this output
+        notes.append(f"Warning: {warning}. If you started from another year's handout, "
+                     "ask your instructor to regrade it as that year.")
     notes += result.get("notes", [])
     return {"score": result["score"], "execution_time": result["duration_s"], "output": "\n".join(notes),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}

@@ -240,7 +240,7 @@ def test_a_submission_whose_year_cannot_be_told_is_one_clear_line_unless_year_is
 def test_the_year_is_told_from_the_starters_code_when_a_students_markers_are_gone(run_grader, tmp_path):
     """A real 2025 submission: Tensor.numpy() copies, EWisePow written out and its markers removed."""
     from corpus import STUDENTS, build
-    from grader import handout
+    from grader import gradescope, handout
 
     folder = build(course_starter("2025"), STUDENTS["ada"], tmp_path / "nia")
     ops = folder / "python" / "needle" / "ops" / "ops_mathematic.py"
@@ -263,6 +263,11 @@ def test_the_year_is_told_from_the_starters_code_when_a_students_markers_are_gon
         "(python/needle/ops/ops_mathematic.py: 2022 or 2023)")
     assert (f"  handout: 2025, though 2 findings point elsewhere: EWisePow.compute {unmarked} (2022 or 2023); "
             "and 1 more (-v)") in completed.stdout.splitlines()
+    # Gradescope and the service's page show the student the same warning
+    warning = (f"Warning: {result['detection']['warning']}. If you started from another year's handout, ask your "
+               "instructor to regrade it as that year.")
+    assert gradescope.results_json(result)["output"].splitlines()[:2] == [
+        f"Graded as the course's 2025 handout, with needle-grader {result['environment']['grader']}.", warning]
 
 
 def test_a_file_linked_out_of_the_submission_comes_from_the_starter_of_the_year_the_rest_shows(run_grader, tmp_path):
