@@ -20,6 +20,7 @@ import os
 import stat
 import tarfile
 import zipfile
+import zlib
 
 from . import handout, isolation, years
 
@@ -80,7 +81,8 @@ def _safe_relative(name):
     return "/".join(parts)
 
 
-def _read_zip(path):
+def _read_zip(path, ignored):
+    """Files in a zip; members whose data cannot be read (a bad CRC, a truncated stream) go to ``ignored``."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -102,15 +104,17 @@ def _read_zip(path):
             total = _check_size(path, member.filename, member.file_size, total)
             try:
                 data = archive.read(member)
-            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError) as exc:
-                raise SubmissionError(f"{path}: cannot read {member.filename} ({exc})") from None
+            except (zipfile.BadZipFile, OSError, RuntimeError, EOFError, zlib.error) as exc:
+                ignored[relative] = f"cannot be read from the archive ({exc})"
+                continue
             if len(data) > MAX_FILE_BYTES:
                 raise SubmissionError(f"{path}: refused, {member.filename} is larger than declared")
             files[relative] = data
     return files
 
 
-def _read_tar(path):
+def _read_tar(path, ignored):
+    """Files in a tar; members whose data cannot be read go to ``ignored``."""
     try:
         archive = tarfile.open(path)
     except (tarfile.TarError, OSError, EOFError) as exc:
@@ -136,8 +140,8 @@ def _read_tar(path):
             total = _check_size(path, member.name, member.size, total)
             try:
                 files[relative] = archive.extractfile(member).read(MAX_FILE_BYTES + 1)
-            except (tarfile.TarError, OSError, EOFError) as exc:
-                raise SubmissionError(f"{path}: cannot read {member.name} ({exc})") from None
+            except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
+                ignored[relative] = f"cannot be read from the archive ({exc})"
     return files
 
 
@@ -215,12 +219,13 @@ def read_sources(path):
     if os.path.isdir(path):
         files = _read_folder(path, ignored)
     elif path.endswith(".zip"):
-        files = _read_zip(path)
+        files = _read_zip(path, ignored)
     elif path.endswith((".tar.gz", ".tgz", ".tar")):
-        files = _read_tar(path)
+        files = _read_tar(path, ignored)
     else:
         raise SubmissionError(f"{path}: not a folder, .zip or .tar.gz")
     files = {name: data for name, data in files.items() if not _junk(name)}
+    ignored = {name: why for name, why in ignored.items() if not _junk(name)}
     root = _find_root(path, [*files, *ignored])
     if root is None:
         raise SubmissionError(f"{path}: no python/needle/ or apps/simple_ml.py found; "

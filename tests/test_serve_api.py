@@ -113,6 +113,14 @@ def _tar_with_link():
     return buffer.getvalue()
 
 
+def _damaged_member():
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("hw1/python/needle/ops.py", "x = 1\n")
+        archive.writestr("hw1/apps/simple_ml.py", "y = 2\n")
+    return buffer.getvalue().replace(b"x = 1", b"x = 2")   # the stored CRC-32 no longer matches
+
+
 def _no_homework():
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -126,7 +134,9 @@ def _no_homework():
     ("hw1.zip", _zip_slip(), 400, "hw1.zip: refused, it contains the unsafe path '../../python/needle/autograd.py'"),
     ("hw1.tar.gz", _tar_with_link(), 400, "hw1.tar.gz: refused, it contains a link (python/needle/ops.py)"),
     ("hw1.zip", _no_homework(), 400, "hw1.zip: no python/needle/ or apps/simple_ml.py found"),
-], ids=["not-an-archive", "broken-zip", "zip-slip", "tar-with-link", "no-homework"])
+    ("hw1.zip", _damaged_member(), 400, "hw1.zip: refused, python/needle/ops.py cannot be read from the archive "
+                                        "(Bad CRC-32 for file 'hw1/python/needle/ops.py'); make the archive again"),
+], ids=["not-an-archive", "broken-zip", "zip-slip", "tar-with-link", "no-homework", "damaged-member"])
 def test_an_upload_the_grader_cannot_read_is_refused_with_its_reason_and_nothing_is_stored(course, name, data, status,
                                                                                            message):
     folder, tokens, client = course
@@ -331,9 +341,12 @@ def test_grader_submit_sends_only_what_the_grader_reads(tmp_path):
     (homework / "python" / "needle" / "ops.py").write_text("x = 1\n")
     (homework / "apps" / "simple_ml.py").write_text("y = 2\n")
     (homework / "notes.md").write_text("mine\n")
-    name, data = client.pack(str(homework))
+    (tmp_path / "elsewhere.py").write_text("z = 3\n")
+    (homework / "python" / "needle" / "autograd.py").symlink_to(tmp_path / "elsewhere.py")
+    name, data, left_out = client.pack(str(homework))
     assert name == "hw1.zip"
     assert sorted(zipfile.ZipFile(io.BytesIO(data)).namelist()) == ["apps/simple_ml.py", "python/needle/ops.py"]
+    assert left_out == {"python/needle/autograd.py": "is a link out of the submission, which is ignored"}
 
 
 def test_every_page_answers_with_its_security_headers_and_a_student_cannot_open_instructor_pages(course):

@@ -220,3 +220,17 @@ def test_an_unreadable_file_is_taken_from_the_starter_with_a_note(tmp_path):
     assert staged.notes == ["python/needle/autograd.py cannot be read (Permission denied): the 2022 starter's version "
                             "was used"]
     assert staged.files["python/needle/autograd.py"] == "starter"
+
+
+def test_a_zip_member_that_cannot_be_read_is_taken_from_the_starter_with_a_note(tmp_path):
+    path = make_zip(tmp_path / "hw1.zip", {f"hw1/{name}": f"# {name}\n" for name in COURSE_FILES}
+                    | {"hw1/notes.ipynb": '{"cells": []}', "hw1/python/needle/.ipynb_checkpoints/ops-checkpoint.py": "# old\n"})
+    damaged = path.read_bytes()
+    for text in (b"# python/needle/ops.py", b'{"cells": []}', b"# old"):   # a flipped bit breaks each member's CRC-32
+        damaged = damaged.replace(text, text[:-1] + bytes([text[-1] ^ 1]), 1)
+    path.write_bytes(damaged)
+    staged = submission.stage(str(path), tmp_path / "staged")
+    assert staged.notes == ["python/needle/ops.py cannot be read from the archive (Bad CRC-32 for file "
+                            "'hw1/python/needle/ops.py'): the 2022 starter's version was used"]
+    assert staged.files["python/needle/ops.py"] == "starter"
+    assert staged.files["python/needle/autograd.py"] == "submitted"

@@ -450,9 +450,12 @@ def _check_archive(name, data):
         with open(path, "wb") as handle:
             handle.write(data)
         try:
-            submissions.read_sources(path)
+            _, unreadable = submissions.read_sources(path)
         except submissions.SubmissionError as exc:
             raise Refused(400, str(exc).replace(path, name)) from None
+    if unreadable:   # a batch grades such a file as the starter's; a student uploading now can send a sound copy
+        source, why = min(unreadable.items())
+        raise Refused(400, f"{name}: refused, {source} {why}; make the archive again")
 
 
 def _archive_name(filename, data):

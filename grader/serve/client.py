@@ -20,13 +20,14 @@ POLL_SECONDS = 1.0
 
 
 def pack(path):
-    """``(name, zip bytes)`` of the sources the grader reads from the homework at ``path``."""
-    sources, _ = submission.read_sources(path)
+    """``(name, zip bytes, {course path: why it was left out})`` of the sources the grader reads from the homework
+    at ``path``."""
+    sources, left_out = submission.read_sources(path)
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for relative in sorted(sources):
             archive.writestr(relative, sources[relative])
-    return f"{submission.submission_name(path) or 'hw1'}.zip", buffer.getvalue()
+    return f"{submission.submission_name(path) or 'hw1'}.zip", buffer.getvalue(), left_out
 
 
 class Client:
@@ -70,7 +71,9 @@ def _error_text(exc):
 def submit(path, server, token, wait=False, echo=print, progress=print):
     """Send the homework; with ``wait``, follow it and return the feedback table. The submission's JSON."""
     client = Client(server, token)
-    name, data = pack(path)
+    name, data, left_out = pack(path)
+    for source, why in sorted(left_out.items()):
+        progress(f"not sent: {source} {why}; the starter's version will be graded in its place")
     sent = client.submit(name, data)
     echo(f"submitted {name} as submission {sent['id']}: queued at position {sent['position']}")
     if not wait:
