@@ -52,7 +52,8 @@ def all_jobs(database_url):
     db = Database(database_url)
     with db.session() as session:
         found = [{"id": job.id, "submission": job.submission_id, "state": job.state, "attempts": job.attempts,
-                  "owner": job.lease_owner, "done": job.cases_done, "score": job.score}
+                  "owner": job.lease_owner, "done": job.cases_done, "total": job.cases_total,
+                  "score": job.score}
                  for job in session.scalars(select(Job).order_by(Job.id))]
     db.close()
     return found
@@ -166,11 +167,13 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
             sample = samples[index % len(samples)]
             reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(sample))
             sent[reply["id"]] = sample
-        def halfway():   # mid-way through the class, and through a job
-            jobs = all_jobs(database)
+        def halfway():   # mid-way through the class, and in the first half of a job: a job seen nearly
+            jobs = all_jobs(database)   # finished may be done by the time its worker is killed
             if sum(job["state"] == "done" for job in jobs) < 20:
                 return None
-            return next((job for job in jobs if job["state"] == "running" and job["done"] >= 5), None)
+            return next((job for job in jobs if job["state"] == "running" and job["total"]
+                         and 5 <= job["done"] <= job["total"] // 2),
+                        None)
 
         victim = wait_for(halfway, 180, every=0.05, what="a job halfway, with half the class graded")
         owner_pid = int(victim["owner"].split("/")[1])
