@@ -263,7 +263,7 @@ def test_the_year_is_told_from_the_starters_code_when_a_students_markers_are_gon
         "(python/needle/ops/ops_mathematic.py: 2022 or 2023)")
     assert (f"  handout: 2025, though 2 findings point elsewhere: EWisePow.compute {unmarked} (2022 or 2023); "
             "and 1 more (-v)") in completed.stdout.splitlines()
-    # Gradescope and the service's page show the student the same warning
+    # Gradescope, where the student reads only the output, shows the same warning
     warning = (f"Warning: {result['detection']['warning']}. If you started from another year's handout, ask your "
                "instructor to regrade it as that year.")
     assert gradescope.results_json(result)["output"].splitlines()[:2] == [

@@ -172,8 +172,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
             if sum(job["state"] == "done" for job in jobs) < 20:
                 return None
             return next((job for job in jobs if job["state"] == "running" and job["total"]
-                         and 5 <= job["done"] <= job["total"] // 2),
-                        None)
+                         and 5 <= job["done"] <= job["total"] // 2), None)
 
         victim = wait_for(halfway, 180, every=0.05, what="a job halfway, with half the class graded")
         owner_pid = int(victim["owner"].split("/")[1])
