@@ -9,7 +9,11 @@ uses; the instructor has a live gradebook. The pieces, one module each:
 - ``policy``: deadlines, late penalties, submission limits and which submission counts, as plain rules;
 - ``jobs``: the queue (Huey) and the leases that make every job graded exactly once;
 - ``worker``: what a worker process does with a job;
-- ``app``: the web app and its JSON API (FastAPI);
+- ``uploads``: what an uploaded submission must be, and storing it with its job;
+- ``dependencies``: what a route needs (a database session, who is asking, a checked form);
+- ``pages``: rendering the pages in the site's layout, and the error page;
+- ``routes``: the web app's routes, one router per area (sign-in, student, instructor, API, mugrade);
+- ``app``: the web app (FastAPI), assembled from the routes with its middleware and error handlers;
 - ``gradebook``: the instructor's gradebook, its CSV exports and the class report;
 - ``client``: ``grader submit``, a client of the API that needs nothing beyond the standard library;
 - ``commands``: the ``grader course``, ``serve``, ``worker`` and ``submit`` commands.

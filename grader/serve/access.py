@@ -49,6 +49,18 @@ def check_rules(course, person, moment, earlier, what="submissions"):
                       {"Retry-After": str(seconds)})
 
 
+def rules(course, person, moment):
+    """What a person is told of the course's rules at ``moment``, and how long until they may submit."""
+    earlier = [record.submitted_at for record in person.submissions if record.counts_for_limits]
+    wait = policy.wait_seconds(moment, earlier, course.cooloff_seconds, course.daily_limit) \
+        if person.role == STUDENT else 0
+    return {"deadline": policy.deadline_of(course.deadline, person.extension_until),
+            "late_policy": course.late_policy, "penalty_per_day": course.penalty_per_day,
+            "cooloff_seconds": course.cooloff_seconds, "daily_limit": course.daily_limit,
+            "counts": course.counts, "wait": math.ceil(wait) if wait > 0 else 0,
+            "max_archive_bytes": course.max_archive_bytes}
+
+
 def when(moment):
     """A time for people: ``2026-12-14 23:59:00 UTC`` (from a datetime or ISO text), or "none"."""
     if not moment:

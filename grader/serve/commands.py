@@ -231,18 +231,13 @@ def course_regrade(folder, database, queue):
     from . import gradebook, jobs
 
     location, db = _open(folder, database, queue)
+    grading_queue = jobs.Queue(location.queue)
     try:
-        with db.session() as session:
-            added = gradebook.regrade_counted(session, db.course(session))
-            session.flush()
-            pending = [(job.id, job.priority) for job in added]
-        grading_queue = jobs.Queue(location.queue)
-        for job_id, priority in pending:
-            grading_queue.send(job_id, priority)
-        grading_queue.close()
+        queued = gradebook.regrade(db, grading_queue)
     finally:
+        grading_queue.close()
         db.close()
-    click.echo(f"{len(pending)} counted submissions queued for regrading")
+    click.echo(f"{queued} counted submissions queued for regrading")
 
 
 @course_group.command(name="gradebook")

@@ -236,3 +236,14 @@ def regrade_counted(session, course):
         if newest(record).state not in (QUEUED, RUNNING):
             added.append(jobs.add(session, record, "regrade"))
     return added
+
+
+def regrade(database, queue):
+    """Queue a regrade of every counted submission (``regrade_counted``); how many were queued."""
+    with database.session() as session:
+        added = regrade_counted(session, database.course(session))
+        session.flush()
+        pending = [(job.id, job.priority) for job in added]
+    for job_id, priority in pending:
+        queue.send(job_id, priority)
+    return len(pending)
