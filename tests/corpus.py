@@ -663,7 +663,19 @@ return transpose(out_grad, swapped) if swapped else out_grad
         "ReLU.gradient": "return out_grad"}, {"nn_epoch::relu_backward"} | NN_TRAINING),
     "ada-broadcast-by-resize": Variant("ada", "BroadcastTo.compute repeats the flat array (numpy.resize)", {
         "BroadcastTo.compute": "return array_api.resize(a, self.shape)"},
-        {"forward::broadcast_to[4x1-3x4x5]"}, years=("2023", "2024", "2025")),
+        _cases("forward::broadcast_to", ["4x1-3x4x5", "3x1-3x3", "2x1-2x2", "1x3x1-3x3x3"]),
+        years=("2023", "2024", "2025")),
+    "ada-broadcast-by-searching-sizes": Variant(
+        "ada", "BroadcastTo.compute squeezes, then puts each kept size at the last target axis of that size", {
+            "BroadcastTo.compute": """
+data = array_api.squeeze(a)
+shape = [1] * len(self.shape)
+axis = len(self.shape)
+for size in reversed(data.shape):
+    axis = max(i for i in range(axis) if self.shape[i] == size)
+    shape[axis] = size
+return array_api.broadcast_to(array_api.reshape(data, shape), self.shape)
+"""}, _cases("forward::broadcast_to", ["3x1-3x3", "2x1-2x2", "1x3x1-3x3x3"]), years=("2023", "2024", "2025")),
     "ada-power-exponent-gradient": Variant("ada", "EWisePow.gradient forgets log(a) in the exponent's gradient", {
         "EWisePow.gradient": """
 a, b = node.inputs

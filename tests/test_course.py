@@ -23,7 +23,7 @@ HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "
 STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus", "ola", "pia"],
                     "2024": ["ada", "hana", "jun", "ola", "quinn"], "2025": ["ada", "fay", "nia", "ola"]}
 LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order", "ada-broadcast-by-resize",
-                  "ada-power-exponent-gradient", "ada-power-forward-swapped"]
+                  "ada-broadcast-by-searching-sizes", "ada-power-exponent-gradient", "ada-power-forward-swapped"]
 VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
                            if year in VARIANTS[name].years] for year in years.YEARS}
 
