@@ -38,6 +38,7 @@ class CaseRun:
     stages: list = dataclasses.field(default_factory=list)    # failing pytest stages, from the JSON report
     problems: list = dataclasses.field(default_factory=list)  # frames the grader refused
     used: list = dataclasses.field(default_factory=list)      # the student functions the case ran
+    raised: list = dataclasses.field(default_factory=list)    # the student's computes that raised, stood in for
     ended: bool = False
     status: str | None = None      # "timeout" or "error" when the process failed during the case
     message: str | None = None
@@ -398,6 +399,8 @@ def _handle(header, payload, child, execution, state, timeout_of):
         functions = header.get("functions")
         if isinstance(functions, list) and all(isinstance(f, str) for f in functions):
             execution.cases[case].used = functions[:200]
+    elif kind == "raised" and case == state["case"] and case is not None:
+        execution.cases[case].raised = _raised_computes(header.get("exceptions"))
     elif kind == "case":
         execution.case_meta[case] = {key: header.get(key) for key in CASE_META}
         execution.cases.setdefault(case, CaseRun(case))
@@ -405,6 +408,24 @@ def _handle(header, payload, child, execution, state, timeout_of):
         execution.notes.append(f"the suites could not be collected: {header.get('text', '')[-2000:]}")
     elif kind == "done":
         state["done"] = True
+
+
+def _raised_computes(exceptions):
+    """The well-formed entries of a "raised" frame: function, exception, message and traceback frames."""
+    if not isinstance(exceptions, list):
+        return []
+    kept = []
+    for entry in exceptions[:20]:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str)
+                                                  for key in ("function", "exception", "message")):
+            continue
+        frames = entry.get("traceback") if isinstance(entry.get("traceback"), list) else []
+        kept.append({"function": entry["function"][:200], "exception": entry["exception"][:200],
+                     "message": entry["message"][:500],
+                     "traceback": [{"path": str(frame.get("path"))[:1000], "lineno": frame.get("lineno")}
+                                   for frame in frames[-20:] if isinstance(frame, dict)
+                                   and isinstance(frame.get("lineno"), int)]})
+    return kept
 
 
 def _store_value(run, header, payload):

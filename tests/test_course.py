@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
+from corpus import COMMON, NN_TRAINING, PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
 from grader import gradescope, grading, results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +150,37 @@ def test_float64_and_float32_students_pass_on_the_real_mnist_test_set(name, grad
     result, cases = grade(grading_session, build(starter("2022"), STUDENTS[name], tmp_path / name), real_mnist_dir)
     assert not_passed(cases, advisory=False) == set(), {n: cases[n]["message"] for n in not_passed(cases, False)}
     assert result["score"] == 100.0
+
+
+# numpy 2 refuses a Python int out of a uint8's bounds: this student's own negate crashes on the uint8
+# one-hot codes their nn_epoch builds, where the grader's stand-in -a wraps and goes on to wrong weights.
+NEGATE_OVERFLOWS = Variant("ada", "Negate.compute multiplies by -1; nn_epoch's one-hot codes are uint8", {
+    "Negate.compute": "return a * -1",
+    "softmax_loss": """
+log_sum_exp = ndl.log(ndl.summation(ndl.exp(Z), axes=(1,)))
+return ndl.summation(log_sum_exp + ndl.summation(-y_one_hot * Z, axes=(1,))) / Z.shape[0]
+""",
+    "nn_epoch": COMMON["nn_epoch"].replace("W2.shape[1]))", "W2.shape[1]), dtype=np.uint8)")}, set())
+
+
+def test_a_students_compute_that_raises_where_the_grader_stands_in_is_named_first(grading_session, tmp_path):
+    folder = build(starter("2022"), NEGATE_OVERFLOWS, tmp_path / "negate")
+    line = (folder / "python" / "needle" / "ops.py").read_text().splitlines().index("        return a * -1") + 1
+    result, cases = grade(grading_session, folder)
+    raised = {"function": "Negate.compute", "exception": "OverflowError",
+              "message": "Python integer -1 out of bounds for uint8", "where": f"python/needle/ops.py:{line}"}
+    said = (f"Negate.compute raised OverflowError: Python integer -1 out of bounds for uint8 at "
+            f"python/needle/ops.py:{line}; the grader used its own value and went on")
+    # the verdicts are the stand-in's: the weights it leads to are wrong (by about 55, or NaN), the graph is not
+    assert not_passed(cases, advisory=False) == NN_TRAINING
+    assert [suite["score"] for suite in result["suites"]][:-1] == [10, 25, 20, 25, 10]
+    calling_nn_epoch = NN_TRAINING | {"nn_epoch::graph_does_not_grow", "nn_epoch::returns_plain_weights",
+                                      "nn_epoch::keeps_float32"}
+    assert {name for name, case in cases.items() if "student_raised" in case} == calling_nn_epoch
+    for name in calling_nn_epoch:
+        assert cases[name]["student_raised"] == [raised]
+        assert cases[name]["message"].splitlines()[0] == said
+    assert cases["nn_epoch::graph_does_not_grow"]["message"] == said   # passed: the note alone
+    failed = cases["nn_epoch::one_step_is_the_gradient"]
+    assert failed["message"].splitlines()[1].startswith("W1 step: 50 of 50 elements differ")
+    assert results.brief(failed) == [said, failed["message"].splitlines()[1]]

@@ -77,3 +77,22 @@ def test_a_compute_that_raises_gets_the_stand_in_unless_both_raise(student_op):
     with pytest.raises(NotImplementedError, match="the student's"):
         transpose.compute(A)
     assert code.end() == ["Transpose.compute"]
+
+
+def test_a_compute_that_raises_where_the_stand_in_answers_is_noted_once_a_case(student_op):
+    def overflows(a):
+        return a * -1   # numpy 2: a Python int out of bounds for uint8 raises
+
+    negate, code = student_op("Negate", overflows)
+    small = np.array([0, 1, 2], dtype=np.uint8)
+    np.testing.assert_array_equal(negate.compute(small), -small)   # the stand-in wraps, as numpy's negative does
+    negate.compute(small)
+    ((raised,),) = [code.raised]
+    assert {key: raised[key] for key in ("function", "exception", "message")} == {
+        "function": "Negate.compute", "exception": "OverflowError",
+        "message": "Python integer -1 out of bounds for uint8"}
+    assert raised["traceback"][-1]["lineno"] == overflows.__code__.co_firstlineno + 1
+    assert code.end() == [] and code.raised == []
+    code.begin(["Summation.gradient"])
+    negate.compute(np.array([1.0]))
+    assert code.raised == []    # a compute that answers notes nothing

@@ -113,6 +113,8 @@ class GraderPlugin:
     def pytest_runtest_logfinish(self, nodeid, location):
         run = harness.RUN
         harness.flush_output()
+        if run.student.raised:
+            run.send({"type": "raised", "case": case_id(nodeid), "exceptions": run.student.raised})
         run.send({"type": "used", "case": case_id(nodeid), "functions": run.student.end()})
         run.send({"type": "end", "case": case_id(nodeid)})
         run.case = None

@@ -17,12 +17,18 @@ where a stand-in gives nothing away:
 
 Everything else (gradients, ``compute_gradient_of_variables``, the ``simple_ml``
 functions) is always the student's own. Which of the student's functions a case
-really ran is recorded, so that a failure can name a cause graded in another case.
+really ran is recorded, so that a failure can name a cause graded in another case;
+so is a compute of the student's that raised where its stand-in answered instead
+(the first time in a case for each), so that the case's message can say so: in the
+student's own package that call would have crashed.
 """
 
 import sys
+import traceback
 
 import numpy
+
+MAX_RAISED_FRAMES = 20   # the innermost frames of a raised exception: where the student's code is
 
 
 def _transpose(op, a):
@@ -93,13 +99,20 @@ class StudentCode:
         self.names = {name for _, name in self.functions}
         self.checks = None      # the functions the running case grades; None outside a case
         self.used = set()
+        self.raised = []        # the student's computes that raised where a stand-in answered, in this case
 
     def begin(self, checks):
-        self.checks, self.used = set(checks), set()
+        self.checks, self.used, self.raised = set(checks), set(), []
 
     def end(self):
-        used, self.checks, self.used = sorted(self.used), None, set()
+        used, self.checks, self.used, self.raised = sorted(self.used), None, set(), []
         return used
+
+    def _note_raised(self, name, exc):
+        if all(entry["function"] != name for entry in self.raised):
+            frames = traceback.extract_tb(exc.__traceback__)[-MAX_RAISED_FRAMES:]
+            self.raised.append({"function": name, "exception": type(exc).__name__, "message": str(exc)[:500],
+                                "traceback": [{"path": frame.filename, "lineno": frame.lineno} for frame in frames]})
 
     def stands_in(self, name):
         return self.checks is not None and name not in self.checks
@@ -142,10 +155,12 @@ class StudentCode:
             if stand_in is not None and code.stands_in(name):
                 own = True   # until the stand-in answers: a compute that raises is the student's
                 try:
-                    value, own = _stand_in_value(stand_in, op, bound, args, kwargs)
+                    value, own, own_error = _stand_in_value(stand_in, op, bound, args, kwargs)
                 finally:
                     if own:
                         code.used.add(name)
+                if own_error is not None:
+                    code._note_raised(name, own_error)
                 return value
             code.used.add(name)
             return bound(*args, **kwargs)
@@ -167,10 +182,13 @@ class StudentCode:
 
 
 def _stand_in_value(stand_in, op, own_compute, args, kwargs):
-    """``(value, whether it is the student's own)`` for an op's compute that a case does not grade.
+    """``(value, whether it is the student's own, what the student's raised)`` for an op's compute that a
+    case does not grade.
 
     The student's compute runs first, on copies, for whatever state it keeps;
-    its result is kept only where the stand-in cannot follow the student.
+    its result is kept only where the stand-in cannot follow the student. When
+    it raised and the stand-in answered, its exception comes back beside the
+    stand-in's value.
     """
     reads, forward = stand_in
     extended = bool(set(getattr(op, "__dict__", ())) - set(reads))   # before the student's compute caches anything
@@ -183,10 +201,10 @@ def _stand_in_value(stand_in, op, own_compute, args, kwargs):
     except Exception:
         if own_error is not None:
             raise own_error from None
-        return own, True
+        return own, True, None
     if own_error is None and extended and numpy.shape(value) != _shape(own):
-        return own, True
-    return value, False
+        return own, True, None
+    return value, False, own_error
 
 
 def _shape(value):
