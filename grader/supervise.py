@@ -331,8 +331,11 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
     finally:
         leftovers = child.stop()
     if state["failure"] is None:
-        for header, payload in leftovers:
-            _handle(header, payload, child, execution, state, timeout_of)
+        try:
+            for header, payload in leftovers:
+                _handle(header, payload, child, execution, state, timeout_of)
+        except wire.WireError as exc:
+            state["failure"] = ("wire", str(exc))
 
     if state["failure"] and state["failure"][0] == "abort":
         return "aborted"
@@ -373,6 +376,8 @@ def _case_output(child, state):
 def _handle(header, payload, child, execution, state, timeout_of):
     kind = header["type"]
     case = header.get("case")
+    if case is not None and not isinstance(case, str):
+        raise wire.WireError(f"a {kind} frame names its case with {type(case).__name__}, not a string")
     now = time.monotonic()
     if kind == "confined":
         if not execution.layers:
@@ -384,7 +389,7 @@ def _handle(header, payload, child, execution, state, timeout_of):
             execution.startup += now - child.started
         state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
                      output_mark=len(child.stdout.kept))
-    elif kind == "end" and case == state["case"]:
+    elif kind == "end" and case == state["case"] and case is not None:
         run = execution.cases[case]
         run.ended, run.duration = True, now - state["since"]
         run.output = _case_output(child, state)

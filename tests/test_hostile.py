@@ -232,3 +232,27 @@ def test_a_submission_that_hangs_everywhere_stops_at_its_budget(tmp_path):
     assert ran >= 1 and statuses[:ran] == [("timeout", "timed out after 1 s")] * ran
     assert set(statuses[ran:]) == {("timeout", "not run: the submission used up its time budget of 2.5 s")}
     assert result["duration_s"] < 10
+
+
+def test_forged_frames_cost_only_the_case_that_sent_them(tmp_path):
+    from grader import grading
+
+    package = tmp_path / "forges" / "python" / "needle"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(
+        "from . import ops\nfrom .ops import *\nfrom .autograd import Tensor\nimport numpy\n"
+        "from needle_grader_kit import harness\n\n"
+        "harness.RUN.send({'type': 'end'})   # outside any case\n"
+        "ops.Exp.compute = lambda self, a: numpy.exp(a)\n\n"
+        "def _negate(self, a):\n"
+        "    send = harness.RUN.send\n"
+        "    send({'type': 'end'})\n"
+        "    send({'type': 'running', 'case': ['forward::negate'], 'call': 1, 'function': 'Negate.compute'})\n"
+        "    return a\n\n"
+        "ops.Negate.compute = _negate\n")
+    with grading.Session(cases=("negate", "exp_forward"), year="2022") as session:
+        result = session.grade(session.stage(str(tmp_path / "forges")))
+    verdicts = {case["name"]: (case["status"], case["message"]) for suite in result["suites"] for case in suite["cases"]}
+    assert verdicts == {"negate": ("error", "sent a value the grader refused: a running frame names its case with "
+                                            "list, not a string"),
+                        "exp_forward": ("passed", "")}
