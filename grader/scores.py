@@ -137,12 +137,13 @@ def raised_line(raised):
 
 
 def verdict(expected_case, run, reference, submission_dir):
-    """``(status, message, figures)`` of one case, with the case's hint where it applies.
+    """``(status, message, figures)`` of one case, with the case's hint where it applies (never to a case
+    not run).
 
     The student's computes that raised where the grader stood in (``student_raised``) lead the message.
     """
     status, message, figures = _verdict(expected_case, run, reference, submission_dir)
-    hint = expected_case.get("hint")
+    hint = None if run.not_run else expected_case.get("hint")
     # hint_on names statuses ("timeout") or words of the message ("RecursionError")
     if hint and any(word == status or (word not in STATUSES and word in message)
                     for word in expected_case.get("hint_on") or ("timeout",)):

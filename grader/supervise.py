@@ -6,6 +6,10 @@ a case that hangs, kills its process, or sends something malformed costs
 that case only - the child is killed, everything it started is swept, and a
 fresh child continues after the case. Nothing here decides a score; it only
 collects values and what happened.
+
+All cases of a submission share a time budget (``Limits.submission_budget``):
+when it is spent, the case running stops and every case not run yet is "not
+run: the time budget was spent", all "timeout" and scored 0.
 """
 
 import dataclasses
@@ -40,6 +44,7 @@ class CaseRun:
     used: list = dataclasses.field(default_factory=list)      # the student functions the case ran
     raised: list = dataclasses.field(default_factory=list)    # the student's computes that raised, stood in for
     ended: bool = False
+    not_run: bool = False          # never started: the time budget was spent, or the process kept dying
     status: str | None = None      # "timeout" or "error" when the process failed during the case
     message: str | None = None
     duration: float = 0.0
@@ -246,6 +251,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
     limits = sandbox.limits
     budget = limits.submission_budget
     started = time.monotonic()
+    budget_end = None if budget is None else started + budget
+    spent = None if budget is None else f"not run: the time budget was spent ({budget:g} s for the whole submission)"
     execution = Execution(cases={case: CaseRun(case) for case in cases})
     remaining = list(cases)
     blocked = {}
@@ -258,9 +265,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if execution.restarts > limits.max_restarts:
             _fail_remaining(execution, remaining, "error", f"not run: the process died {execution.restarts} times")
             break
-        if time.monotonic() - started > budget:
-            _fail_remaining(execution, remaining, "timeout",
-                            f"not run: the submission used up its time budget of {budget:g} s")
+        if budget_end is not None and time.monotonic() >= budget_end:
+            _fail_remaining(execution, remaining, "timeout", spent)
             break
         if abort is not None and abort.is_set():
             execution.aborted = True
@@ -268,7 +274,7 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
                                              year, student)
         child = Child(sandbox, slot, config, uid, wrapper)
-        progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress)
+        progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress, budget_end)
         if progress == "aborted":
             execution.aborted = True
             break
@@ -281,6 +287,9 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
             break
         if progress == "stuck":
             _fail_remaining(execution, remaining, "error", execution.notes[-1])
+            break
+        if progress == "spent":
+            _fail_remaining(execution, remaining, "timeout", spent)
             break
     execution.stdout, execution.stderr = stdout.text(), stderr.text()
     execution.duration = time.monotonic() - started
@@ -300,17 +309,21 @@ def _fail_remaining(execution, remaining, status, message):
     for case in remaining:
         run = execution.cases[case]
         if not _finished(run):
-            run.status, run.message = status, message
+            run.status, run.message, run.not_run = status, message, True
 
 
-def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None):
-    """Feed one child's frames into ``execution``; return "done", "died", "stuck" or "aborted"."""
+def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None, budget_end=None):
+    """Feed one child's frames into ``execution``; return "done", "died", "stuck", "spent" or "aborted".
+
+    The child is stopped at its case's deadline, or at ``budget_end`` (the
+    submission's time budget), whichever comes first.
+    """
     limits = child.sandbox.limits
     state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
              "deadline": child.started + limits.startup_timeout, "failure": None}
 
     def deadline():
-        return state["deadline"]
+        return state["deadline"] if budget_end is None else min(state["deadline"], budget_end)
 
     def timeout_of(case):
         if limits.case_timeout is not None:
@@ -319,6 +332,9 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
 
     try:
         for event in child.frames(deadline, abort):
+            if event[0] == "timeout" and budget_end is not None and budget_end < state["deadline"]:
+                state["failure"] = ("budget", None)
+                break
             if event[0] in ("timeout", "abort"):
                 state["failure"] = (event[0], None)
                 break
@@ -341,6 +357,14 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
         return "aborted"
     case = state["case"]
     end = child.describe_end(limits.memory_bytes)
+    if state["failure"] and state["failure"][0] == "budget":
+        if case is not None and not _finished(execution.cases[case]):
+            run = execution.cases[case]
+            run.status, run.duration = "timeout", time.monotonic() - state["since"]
+            run.message = (f"stopped: the time budget was spent during this case "
+                           f"({limits.submission_budget:g} s for the whole submission)")
+            run.output = _case_output(child, state)
+        return "spent"
     if state["failure"] and state["failure"][0] == "timeout":
         seconds = timeout_of(case) if case else limits.startup_timeout
         what = f"timed out after {seconds:g} s"

@@ -227,11 +227,16 @@ def test_a_submission_that_hangs_everywhere_stops_at_its_budget(tmp_path):
     limits = isolation.Limits(case_timeout=1, submission_budget=2.5)
     with grading.Session(limits=limits, suites=("forward",), year="2022") as session:
         result = session.grade(session.stage(str(tmp_path / "hangs")))
+    # Tensor() hangs outside any function of the student's that the grader watches: each case times out
     statuses = [(case["status"], case["message"]) for case in result["suites"][0]["cases"]]
-    ran = statuses.index(("timeout", "not run: the submission used up its time budget of 2.5 s"))
-    assert ran >= 1 and statuses[:ran] == [("timeout", "timed out after 1 s")] * ran
-    assert set(statuses[ran:]) == {("timeout", "not run: the submission used up its time budget of 2.5 s")}
-    assert result["duration_s"] < 10
+    timed_out = statuses.count(("timeout", "timed out after 1 s"))
+    stopped = statuses.count(("timeout", "stopped: the time budget was spent during this case "
+                                         "(2.5 s for the whole submission)"))
+    assert timed_out >= 1 and stopped <= 1
+    assert statuses[timed_out + stopped:] == [
+        ("timeout", "not run: the time budget was spent (2.5 s for the whole submission)")] * (
+        len(statuses) - timed_out - stopped)
+    assert result["score"] == 0 and result["duration_s"] < 10
 
 
 def test_forged_frames_cost_only_the_case_that_sent_them(tmp_path):
