@@ -7,9 +7,14 @@ that case only - the child is killed, everything it started is swept, and a
 fresh child continues after the case. Nothing here decides a score; it only
 collects values and what happened.
 
-All cases of a submission share a time budget (``Limits.submission_budget``):
-when it is spent, the case running stops and every case not run yet is "not
-run: the time budget was spent", all "timeout" and scored 0.
+Time is spent once. The child tells which of the student's functions is running
+long (``kit/student.py``), so when a case runs past its time limit the innermost of
+them is where it hung, and that function is not run again: a later case that calls
+it stops at once, with the case's status ("timeout") and the case where it hung,
+while a case that does not call it runs as before. All cases of a submission share
+a time budget (``Limits.submission_budget``): when it is spent, the case running
+stops and every case not run yet is "not run: the time budget was spent", all
+"timeout" and scored 0.
 """
 
 import dataclasses
@@ -31,6 +36,8 @@ SIGNAL_MEANINGS = {
 PROBE_SLOT = 999
 REFERENCE_SLOT = 998   # computing a reference while jobs grade in slots 0, 1, ...
 CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
+HUNG_GRACE = 2.0         # seconds a case that called a hung function has left to end (the student may catch it)
+MAX_RUNNING_CALLS = 1000  # long calls of one case the grader keeps track of
 
 
 @dataclasses.dataclass
@@ -60,6 +67,7 @@ class Execution:
     stdout: str = ""
     stderr: str = ""
     restarts: int = 0
+    hung: dict = dataclasses.field(default_factory=dict)   # student function -> the case where it ran past its limit
     aborted: bool = False    # stopped from outside (an interrupted batch): not a result
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
@@ -200,14 +208,14 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=()):
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(), hung=None):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
     plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
-                 "year": year, "student": [list(pair) for pair in student],
+                 "year": year, "student": [list(pair) for pair in student], "hung": dict(hung or {}),
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
@@ -272,7 +280,7 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
             execution.aborted = True
             break
         uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
-                                             year, student)
+                                             year, student, execution.hung)
         child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress, budget_end)
         if progress == "aborted":
@@ -291,6 +299,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if progress == "spent":
             _fail_remaining(execution, remaining, "timeout", spent)
             break
+    execution.notes += [f"{function} ran past its time limit in {_shown(case)}: it was not run again"
+                        for function, case in execution.hung.items()]
     execution.stdout, execution.stderr = stdout.text(), stderr.text()
     execution.duration = time.monotonic() - started
     return execution
@@ -298,6 +308,11 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
 
 def _finished(run):
     return run.ended or run.status is not None
+
+
+def _shown(case):
+    """``backward::transpose[3x4]`` as people read it: ``backward/transpose[3x4]``."""
+    return case.replace("::", "/")
 
 
 def _report_progress(execution, on_progress):
@@ -320,7 +335,7 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
     """
     limits = child.sandbox.limits
     state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
-             "deadline": child.started + limits.startup_timeout, "failure": None}
+             "deadline": child.started + limits.startup_timeout, "failure": None, "running": {}}
 
     def deadline():
         return state["deadline"] if budget_end is None else min(state["deadline"], budget_end)
@@ -368,6 +383,10 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
     if state["failure"] and state["failure"][0] == "timeout":
         seconds = timeout_of(case) if case else limits.startup_timeout
         what = f"timed out after {seconds:g} s"
+        if case is not None and state["running"]:
+            hung = list(state["running"].values())[-1]   # the innermost long call still running
+            execution.hung.setdefault(hung, case)
+            what += f" in {hung}"
     elif state["failure"]:
         what = f"sent a value the grader refused: {state['failure'][1]}"
     else:
@@ -382,8 +401,9 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
             return "died"  # the next child leaves that module out
     if case is not None:
         run = execution.cases[case]
-        run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"
-        run.message = what
+        if run.status is None:   # a case stopped for calling a hung function keeps saying so
+            run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"
+            run.message = what
         run.duration = time.monotonic() - state["since"]
         run.output = _case_output(child, state)
         return "died"
@@ -412,7 +432,7 @@ def _handle(header, payload, child, execution, state, timeout_of):
         if not state["progress"]:
             execution.startup += now - child.started
         state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
-                     output_mark=len(child.stdout.kept))
+                     output_mark=len(child.stdout.kept), running={})
     elif kind == "end" and case == state["case"] and case is not None:
         run = execution.cases[case]
         run.ended, run.duration = True, now - state["since"]
@@ -428,6 +448,20 @@ def _handle(header, payload, child, execution, state, timeout_of):
         functions = header.get("functions")
         if isinstance(functions, list) and all(isinstance(f, str) for f in functions):
             execution.cases[case].used = functions[:200]
+    elif kind == "running" and case == state["case"] and case is not None:
+        call, function = header.get("call"), header.get("function")
+        if isinstance(call, int) and isinstance(function, str) and len(state["running"]) < MAX_RUNNING_CALLS:
+            state["running"][call] = function[:200]
+    elif kind == "returned" and case == state["case"] and isinstance(header.get("call"), int):
+        state["running"].pop(header["call"], None)
+    elif kind == "calls_hung" and case == state["case"] and case is not None \
+            and isinstance(header.get("function"), str) and header["function"] in execution.hung:
+        run, function = execution.cases[case], header["function"]
+        if run.status is None:
+            run.status = "timeout"
+            run.message = (f"stopped at once: it calls {function}, which ran past its time limit in "
+                           f"{_shown(execution.hung[function])}")
+            state["deadline"] = min(state["deadline"], now + HUNG_GRACE)
     elif kind == "raised" and case == state["case"] and case is not None:
         execution.cases[case].raised = _raised_computes(header.get("exceptions"))
     elif kind == "case":

@@ -701,6 +701,25 @@ for node in reverse_topo_order:
         "softmax_loss": COMMON["softmax_loss"].replace(") / batch", ")")}, set()),
 }
 
+# A bug that hangs: each call of Transpose.gradient loops for ever (its index never moves on). Only the
+# cases that call it time out; tests/test_course.py grades it with a short time limit.
+HANGING = {
+    "ada-transpose-gradient-hangs": Variant("ada", "Transpose.gradient builds its permutation in a loop that never ends", {
+        "Transpose.gradient": """
+ndim = len(out_grad.shape)
+i, j = self.axes if self.axes is not None else (ndim - 2, ndim - 1)
+order = list(range(ndim))
+k = 0
+while k < ndim:
+    if order[k] == i:
+        order[k] = j
+    elif order[k] == j:
+        order[k] = i
+return transpose(out_grad, (i, j))
+"""}, _cases("backward::transpose", ["3x4", "3x5x4-axes12", "3x5x4-axes01", "2x3x4-axes02", "3x4x5",
+                                      "4x4x3-axes01"])),
+}
+
 
 def fill(folder, bodies):
     """Write ``bodies`` (function -> code at column 0) into the solution blocks of the files under ``folder``."""

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus import COMMON, NN_TRAINING, PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
-from grader import gradescope, grading, results, scores, years
+from corpus import COMMON, HANGING, NN_TRAINING, PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
+from grader import gradescope, grading, isolation, results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
@@ -184,3 +184,25 @@ def test_a_students_compute_that_raises_where_the_grader_stands_in_is_named_firs
     failed = cases["nn_epoch::one_step_is_the_gradient"]
     assert failed["message"].splitlines()[1].startswith("W1 step: 50 of 50 elements differ")
     assert results.brief(failed) == [said, failed["message"].splitlines()[1]]
+
+
+def test_a_function_that_hangs_costs_one_time_limit_and_only_the_cases_that_call_it(tmp_path):
+    variant = HANGING["ada-transpose-gradient-hangs"]
+    with grading.Session(limits=isolation.Limits(case_timeout=3)) as session:
+        result = session.grade(session.stage(str(build(starter("2022"), variant, tmp_path / "hangs"))))
+    cases = {f"{suite['name']}::{case['name']}": case for suite in result["suites"] for case in suite["cases"]}
+    first, *later = sorted(variant.fails, key=list(cases).index)
+    assert (cases[first]["status"], cases[first]["message"]) == ("timeout", "timed out after 3 s in Transpose.gradient")
+    for name in later:
+        assert (cases[name]["status"], cases[name]["message"]) == (
+            "timeout", "stopped at once: it calls Transpose.gradient, which ran past its time limit in "
+                       "backward/transpose[3x4]"), name
+    # every other case runs, with ada's verdicts: only her advisories fail
+    assert not_passed(cases, advisory=False) == variant.fails
+    assert not_passed(cases, advisory=True) == STUDENTS["ada"].advisories_in("2022")
+    assert [(suite["name"], suite["score"]) for suite in result["suites"]] == [
+        ("forward", 10), ("backward", 20.7147), ("topo_sort", 20), ("compute_gradient", 25), ("softmax_loss", 10),
+        ("nn_epoch", 10)]
+    assert result["restarts"] == 1   # one child killed, at the one time limit spent
+    assert result["notes"][-1] == ("Transpose.gradient ran past its time limit in backward/transpose[3x4]: "
+                                   "it was not run again")

@@ -125,7 +125,8 @@ def test_a_lying_ndarray_arrives_as_its_real_numbers(run_grader, tmp_path):
 def test_an_infinite_loop_times_out_alone(run_grader, tmp_path):
     result, negate = grade_hostile(run_grader, tmp_path, "infinite-loop", "--timeout", "2")
     assert negate["status"] == "timeout"
-    assert negate["message"] == "timed out after 2 s"
+    assert negate["message"] == "timed out after 2 s in Negate.compute"
+    assert result["notes"][-1] == "Negate.compute ran past its time limit in forward/negate: it was not run again"
     assert result["duration_s"] < 20
 
 
@@ -252,6 +253,8 @@ def test_forged_frames_cost_only_the_case_that_sent_them(tmp_path):
         "def _negate(self, a):\n"
         "    send = harness.RUN.send\n"
         "    send({'type': 'end'})\n"
+        "    send({'type': 'returned', 'case': 'forward::negate', 'call': [1]})\n"
+        "    send({'type': 'calls_hung', 'case': 'forward::negate', 'function': ['Negate.compute']})\n"
         "    send({'type': 'running', 'case': ['forward::negate'], 'call': 1, 'function': 'Negate.compute'})\n"
         "    return a\n\n"
         "ops.Negate.compute = _negate\n")

@@ -95,6 +95,7 @@ class GraderPlugin:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
         run.student.install({name for checks in self.checks.values() for name in checks})
+        run.student.watch()
         if run.reference:
             for item in kept:
                 run.send({"type": "case", "case": case_id(item.nodeid), **case_meta(item)})
@@ -107,7 +108,7 @@ class GraderPlugin:
     def pytest_runtest_logstart(self, nodeid, location):
         run = harness.RUN
         run.case = case_id(nodeid)
-        run.student.begin(self.checks.get(run.case, ()))
+        run.student.begin(self.checks.get(run.case, ()), run.case)
         run.send({"type": "start", "case": run.case})
 
     def pytest_runtest_logfinish(self, nodeid, location):
