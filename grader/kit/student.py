@@ -207,16 +207,26 @@ class StudentCode:
         raise HungFunction(f"{name} ran past its time limit in {self.hung[name]}; it is not run again")
 
     def _watch(self):
-        """Tell the grader of each call still running at two looks in a row (and, in ``_leave``, of its end)."""
+        """Tell the grader of each call still running at two looks in a row (and, in ``_leave``, of its end).
+
+        A call is marked reported before it is looked for again: the student's
+        thread takes it off ``calls`` before it reads ``reported``, so a call
+        that ends meanwhile is either not told of at all, or told of and then
+        of its end, in that order.
+        """
         seen = set()
         while True:
             sleep(WATCH_INTERVAL)
             with self._reporting:
                 running = list(self.calls)
-                for token, name in running:
+                for call in running:
+                    token, name = call
                     if token in seen and token not in self.reported:
                         self.reported.add(token)
-                        self.send({"type": "running", "case": self.case, "call": token, "function": name})
+                        if call in self.calls:
+                            self.send({"type": "running", "case": self.case, "call": token, "function": name})
+                        else:
+                            self.reported.discard(token)
             seen = {token for token, _ in running}
 
     def _method(self, name, original, stand_in):
