@@ -26,16 +26,21 @@ def main():
     """Grade needle (CMU 10-714 homework 1) submissions offline, against the reference solution."""
 
 
-def _limits(timeout, memory_mb):
+def _limits(timeout, memory_mb, budget=None):
     limits = isolation.Limits()
     if timeout is not None:
         limits.case_timeout = timeout
     if memory_mb is not None:
         limits.memory_bytes = memory_mb * isolation.MiB
+    if budget is not None:
+        limits.submission_budget = budget
     return limits
 
 
 def limit_options(command):
+    command = click.option("--budget", type=click.FloatRange(min=0, min_open=True),
+                           help=f"Wall-clock seconds for all cases of one submission; cases not run by then score 0 "
+                                f"[default: {isolation.Limits.submission_budget:g}].")(command)
     command = click.option("--memory-mb", type=click.IntRange(min=256),
                            help=f"Address-space limit of the submission's process "
                                 f"[default: {isolation.Limits.memory_bytes // isolation.MiB}].")(command)
@@ -68,8 +73,8 @@ RESULT_FORMATS = {"needle-grader": lambda result: result, "gradescope": gradesco
               show_default=True, help="The format of result files and of --json: ours, or Gradescope's results.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
 @verbose_option
-def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, year,
-        strict, result_format, as_json, verbose):
+def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, budget,
+        year, strict, result_format, as_json, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
     paths = list(paths) + (batch.find_submissions(batch_dir) if batch_dir else [])
     if not paths:
@@ -81,7 +86,7 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
     if out_dir and twins:
         raise click.UsageError(f"several submissions are named {', '.join(twins)}: their results would overwrite "
                                "each other in --out-dir")
-    limits = _limits(timeout, memory_mb)
+    limits = _limits(timeout, memory_mb, budget)
     if jobs is None:
         jobs, lowered = batch.default_jobs(limits.memory_bytes) if len(paths) > 1 else (1, None)
         if lowered:
@@ -225,12 +230,12 @@ def publish(data_dir, seed):
 @case_option
 @limit_options
 @year_option
-def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb, year):
+def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb, budget, year):
     """Show, case by case, where a submission's values differ from the reference's."""
     if code:
         click.echo(code_diff(path, year))
         return
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, year=year) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb, budget), suites, cases, year=year) as session:
         staged = session.stage(path)
         execution = session.execute(staged)
         for line in value_diff(session.reference(staged.year), execution, staged.directory):
