@@ -318,6 +318,33 @@ def test_grader_course_regrade_queues_the_counted_submissions(course):
     assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
 
 
+def test_a_regrade_keeps_the_earlier_result_and_tells_the_student_what_changed_and_why(course):
+    folder, tokens, client = course
+    upload(client, tokens["ann"], zipped("alice"))
+    grade_queued(folder)
+    grader("course", "set", folder, "--year", "2024")       # alice is 2022's: graded as 2024 she loses points
+    rows = client.get("/api/gradebook", headers=bearer(tokens["prof"])).json()
+    assert rows[0]["score"] == 100.0                        # nothing changes before the regrade
+    db = database(folder)
+    with db.reading() as session:
+        assert db.course(session).regrade_needed == "the handout year changed from 2022 to 2024"
+    reply = client.post("/api/regrade", params={"note": "the course is 2024's"}, headers=bearer(tokens["prof"]))
+    assert reply.json() == {"queued": 1}
+    with db.reading() as session:
+        assert db.course(session).regrade_needed is None    # queued: the gradebook's banner goes
+    db.close()
+    queued = client.get("/api/queue", headers=bearer(tokens["prof"])).json()["waiting"]
+    assert [(entry["purpose"], entry["note"]) for entry in queued] == [("regrade", "the course is 2024's")]
+    grade_queued(folder)
+    shown = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()
+    earlier, later = shown["history"]
+    assert (earlier["purpose"], earlier["score"], earlier["before"], earlier["note"]) == ("submission", 100.0, None,
+                                                                                          None)
+    assert (later["purpose"], later["before"], later["note"]) == ("regrade", 100.0, "the course is 2024's")
+    assert later["score"] < 100 and shown["score"] == later["score"] and shown["regraded"] == later
+    assert later["graded_at"].endswith("+00:00")
+
+
 def test_the_schema_alembic_creates_is_the_models_and_a_folder_without_a_course_is_one_clear_line(tmp_path):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
