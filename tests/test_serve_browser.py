@@ -171,7 +171,7 @@ def check_page(browser, url, state, load=True):
     return browser.find_element(By.TAG_NAME, "main").text
 
 
-def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, browser):
+def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, browser, tmp_path):
     server, tokens = course["server"], course["tokens"]
     browser.get(server.url + "/signin")
     check_page(browser, server.url + "/signin", "signed out", load=False)
@@ -190,6 +190,10 @@ def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, 
     assert browser.find_element(By.ID, "kit").get_attribute("href") == f"{server.url}/kit/{student_kit.wheel_name()}"
     assert browser.find_element(By.CSS_SELECTOR, "label[for=archive]").text.startswith(
         "Your homework folder as a .zip or .tar.gz (at most 5 MB")
+    screenshot(browser, shots_dir(tmp_path) / "student-upload.png")
+    browser.get(server.url + "/submissions/99")          # an error page, as a student meets one
+    console_errors(browser)
+    assert serious_violations(browser) == []
 
     sign_in(browser, server, tokens["prof"])
     text = check_page(browser, server.url + "/instructor", "empty")
@@ -227,12 +231,15 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     job_id = jobs.claim(db, 1, owner, lease_seconds=600).id
     jobs.renew(db, job_id, owner, 600, cases_done=26, cases_total=103)
     browser.get(page)
-    browser.execute_script("window.notReloaded = true")
-    status = browser.find_element(By.ID, "status")
-    assert status.text == "running: 26 of 103 cases"
+    assert browser.find_element(By.ID, "status").text == "running: 26 of 103 cases"
     progress = browser.find_element(By.ID, "progress")
     assert (progress.get_attribute("value"), progress.get_attribute("max")) == ("26", "103")
     check_page(browser, page, "running", load=False)
+    check_page(browser, server.url + "/me", "running")
+    sign_in(browser, server, tokens["prof"])
+    for path in ("/instructor", "/instructor/queue", "/instructor/students/ann", page.split(server.url)[1]):
+        check_page(browser, server.url + path, "running, for an instructor")
+    sign_in(browser, server, tokens["ann"])
     browser.get(page)
     browser.execute_script("window.notReloaded = true")
 

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from grader.serve import ServiceError, feedback, policy, settings, times  # noqa: E402
+from grader.serve import ServiceError, course_kit, feedback, policy, settings, times  # noqa: E402
 from grader.serve.store import new_course  # noqa: E402
 from service import grader  # noqa: E402
 
@@ -140,3 +140,8 @@ def test_warnings_come_first_lateness_then_what_the_grading_noted():
         "Submitted 2 days after the deadline (Mon 14 Dec, 23:59 EST): 20% off.", "a year that disagrees",
         "python/needle/ops.py was not submitted: the 2024 starter's version was used"]
     assert feedback.warnings({"late": False, "result": None}, "none") == []
+
+
+def test_the_kit_a_course_serves_never_holds_the_values_of_its_own_seed():
+    assert course_kit.public_seed(8_214_395_005_187) == 0       # a secret seed: the published one, 0
+    assert course_kit.public_seed(0) == 1                       # a course that grades with 0 itself

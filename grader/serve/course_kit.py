@@ -12,7 +12,8 @@ import pathlib
 import tempfile
 import threading
 
-from .. import student_kit
+from .. import isolation, reference, student_kit
+from . import ServiceError
 
 PUBLISHED_SEED, OTHER_SEED = 0, 1
 
@@ -26,13 +27,16 @@ def public_seed(course_seed):
 
 
 def wheel(year, course_seed):
-    """``(file name, bytes)`` of the kit for the course's year."""
+    """``(file name, bytes)`` of the kit for the course's year; ServiceError when this machine cannot build it."""
     key = (year, public_seed(course_seed))
     with _building:
         if key not in _built:
-            with tempfile.TemporaryDirectory(prefix="needle-grader-kit-") as folder:
-                path = pathlib.Path(student_kit.build_for(folder, *key))
-                _built[key] = (path.name, path.read_bytes())
+            try:
+                with tempfile.TemporaryDirectory(prefix="needle-grader-kit-") as folder:
+                    path = pathlib.Path(student_kit.build_for(folder, *key))
+                    _built[key] = (path.name, path.read_bytes())
+            except (reference.ReferenceError, isolation.SandboxError, OSError) as exc:
+                raise ServiceError(f"the student kit cannot be built here: {exc}") from None
         return _built[key]
 
 
