@@ -385,6 +385,7 @@ def test_refused_not_graded_starter_and_last_years_layout_each_say_what_happened
     assert which.find_element(By.TAG_NAME, "ul").text.splitlines() == [
         "summation[5x4-all]", "summation[5x4-axis1]", "summation[5x4-axes0]", "summation[3x4x5-axes02]"]
     screenshot(browser, shots_dir(tmp_path) / "student-starter.png")
+    screenshot(browser, shots_dir(tmp_path) / "student-starter-390.png", NARROW)
 
     sign_in(browser, server, tokens["wes"])
     text = check_page(browser, server.url + f"/submissions/{sent['wes']}", "graded: last year's layout")
@@ -502,6 +503,11 @@ def test_a_regrade_is_confirmed_with_its_count_and_each_student_whose_score_chan
     jobs.renew(db, first, owner, 600, cases_done=40, cases_total=96)
     text = check_page(browser, server.url + "/instructor/queue", "regrades waiting and running")
     assert "3 waiting, 1 running, 1 could not be graded." in text
+    browser.execute_script("document.querySelector('[data-list=waiting]').setAttribute('data-old', '1')")
+    wait_for(lambda: not browser.find_elements(By.CSS_SELECTOR, "[data-list=waiting][data-old]"), 10,
+             what="the queue's live update")     # the script's times read as the server's
+    assert re.fullmatch(IN_WORDS, browser.find_element(By.CSS_SELECTOR, "[data-list=waiting] time")
+                        .get_attribute("title"))
     screenshot(browser, shots_dir(tmp_path) / "queue.png")
     queue = jobs.Queue(Location.of_folder(folder).queue)
     jobs.give_back(db, queue, first, owner)

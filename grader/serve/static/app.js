@@ -40,8 +40,8 @@ function ago(iso) {
 
 function inWords(iso) {
   var parts = {};
-  new Intl.DateTimeFormat("en-GB", {timeZone: ZONE, weekday: "short", day: "numeric", month: "short",
-                                    hour: "2-digit", minute: "2-digit", hour12: false, timeZoneName: "short"})
+  new Intl.DateTimeFormat("en-US", {timeZone: ZONE, weekday: "short", day: "numeric", month: "short",
+                                    hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short"})
     .formatToParts(new Date(iso)).forEach(function (part) { parts[part.type] = part.value; });
   return parts.weekday + " " + parts.day + " " + parts.month + ", " + parts.hour + ":" + parts.minute + " " +
     parts.timeZoneName;
