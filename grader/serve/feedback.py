@@ -76,10 +76,14 @@ def grouped(rows):
 def questions(result):
     """Per question: its score, how many cases passed, and its rows (``grouped``), failures before tips."""
     for question, suite in zip(results.feedback(result), result["suites"]):
-        scored = [case for case in suite["cases"] if case["max_score"] > 0 or not case.get("advisory")]
-        rows = [case_row(case, case not in scored) for case in scored + [c for c in suite["cases"] if c not in scored]
-                if case["status"] != "passed"]
+        rows = [case_row(case, tip) for tip in (False, True) for case in suite["cases"]
+                if case["status"] != "passed" and _tip(case) == tip]
         yield dict(question, rows=grouped(rows))
+
+
+def _tip(case):
+    """An advisory worth no points, as ``results.feedback`` counts tips."""
+    return case.get("advisory", False) and case["max_score"] == 0
 
 
 def warnings(shown, zone_words):
