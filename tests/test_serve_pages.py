@@ -124,6 +124,12 @@ def test_a_row_says_the_hint_the_cause_elsewhere_or_where_the_code_failed_never_
                                                                "fix that first"])
     assert (rows[2].notes, rows[2].traceback) == (["at python/needle/ops.py, line 190, in Transpose.compute: t"], [])
     assert not any("-v" in text for row in rows for text in row.lines + row.more + row.notes)
+    raised = dict(case("negate", "Negate.compute raised OverflowError: out of bounds at python/needle/ops.py:2; the "
+                                 "grader used its own value and went on\nvalue: 1 of 2 elements differ", "failed"),
+                  student_raised=[{"function": "Negate.compute"}])
+    assert feedback.case_row(raised, False).lines == [     # what the student's compute raised leads, then the values
+        "Negate.compute raised OverflowError: out of bounds at python/needle/ops.py:2; the grader used its own value "
+        "and went on", "value: 1 of 2 elements differ"]
 
 
 def test_the_score_line_says_what_counts_and_why():

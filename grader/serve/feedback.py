@@ -43,8 +43,10 @@ class Row:
 
 
 def case_row(case, tip):
-    """The row of one case not passed, from its whole message."""
-    first, *rest = (case["message"] or case["status"]).splitlines() or [case["status"]]
+    """The row of one case not passed, from its whole message; the student's computes that raised lead it."""
+    lines = (case["message"] or case["status"]).splitlines() or [case["status"]]
+    raised = len(case.get("student_raised") or ())
+    lead, (first, *rest) = lines[:raised], lines[raised:] or [""]
     found = NOT_IMPLEMENTED.fullmatch(first)
     if found:
         first = f"not implemented ({found['function']}, {found['file']}:{found['line']})"
@@ -52,7 +54,7 @@ def case_row(case, tip):
     causes = [f"{cause['function']} also fails {cause['case'].replace('::', '/')}: fix that first"
               for cause in case.get("causes", [])]
     frames = [line.strip() for line in rest if line.startswith("  ")]
-    values = [first] + [line for line in rest if not line.startswith((" ", "hint: ", "("))]
+    values = lead + [first] * bool(first) + [line for line in rest if not line.startswith((" ", "hint: ", "("))]
     notes = [f"hint: {hint}" for hint in hints] + [f"cause: {cause}" for cause in causes]
     student_frames = [frame for frame in frames if frame != "..."]
     if not notes and student_frames:
