@@ -262,7 +262,7 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     assert questions[0].startswith("Q1 forward 10 / 10") and questions[-1].startswith("Q6 nn_epoch 10 / 10")
     main = browser.find_element(By.TAG_NAME, "main").text
     assert "sandbox" not in main and "TIP" not in main and "Read this first" not in main
-    assert re.search(rf"Submitted (just now|\d+ min ago)", main), main       # recent: relative
+    assert re.search(r"Submitted (just now|\d+ min ago)", main), main       # recent: relative
     assert re.fullmatch(IN_WORDS, browser.find_element(By.CSS_SELECTOR, "main p time").get_attribute("title"))
     check_page(browser, page, "graded", load=False)
     screenshot(browser, shots_dir(tmp_path) / "student-graded.png")

@@ -134,8 +134,9 @@ def test_a_row_says_the_hint_the_cause_elsewhere_or_where_the_code_failed_never_
 
 def test_the_score_line_says_what_counts_and_why():
     assert policy.score_line(100.0, 100.0, 0, 1.0, str) == "100.0 / 100.0"
-    assert policy.score_line(100.0, 100.0, 2, 0.8, lambda value: f"{value:g}") == "100 → 80 counts (2 days late: 20% off)"
-    assert policy.score_line(97.5, 100.0, 1, 1.0, lambda value: f"{value:g}") == "97.5 / 100 (1 day late: no penalty)"
+    written = lambda value: f"{value:g}"   # noqa: E731
+    assert policy.score_line(100.0, 100.0, 2, 0.8, written) == "100 → 80 counts (2 days late: 20% off)"
+    assert policy.score_line(97.5, 100.0, 1, 1.0, written) == "97.5 / 100 (1 day late: no penalty)"
 
 
 def test_warnings_come_first_lateness_then_what_the_grading_noted():
