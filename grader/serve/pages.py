@@ -1,8 +1,11 @@
 """The pages' rendering: one template environment, the site's layout around every page, the error page.
 
 Every page is rendered in the layout of ``templates/base.html``, which
-needs the course's title, who is signed in and the session's CSRF token;
-``Page`` gathers the three, so a route passes only its own context. Pages
+needs the course's title and time zone, who is signed in and the session's
+CSRF token; ``Page`` gathers them, so a route passes only its own context.
+Times are shown in the course's zone (``times``): the ``when`` filter writes
+a ``<time>`` element, "3 min ago" for what happened within a day (the
+pages' script keeps it current) with the date in words as its title. Pages
 are rendered from a read-only transaction: nothing here writes.
 """
 
@@ -13,18 +16,35 @@ from typing import Annotated
 import jinja2
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
 
 from .. import scores
-from .access import Refused, when
+from . import times
+from .access import Refused
 from .dependencies import CourseOf, Visitor, person_of
 
 HERE = pathlib.Path(__file__).resolve().parent
+
+
+@jinja2.pass_context
+def when(context, moment, relative=True):
+    """A time for people, in the course's zone: ``Mon 14 Dec, 23:59 EST``, or ``3 min ago`` within a day."""
+    if not moment:
+        return "none"
+    words = times.words(moment, context.get("zone") or "UTC")
+    recent = times.ago(moment) if relative else None
+    if recent:
+        return Markup('<time datetime="{}" title="{}" data-relative>{}</time>').format(times.iso(moment), words,
+                                                                                        recent)
+    return Markup('<time datetime="{}">{}</time>').format(times.iso(moment), words)
 
 
 def templates():
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     environment.filters["points"] = scores.shown
     environment.filters["when"] = when
+    environment.filters["ago"] = lambda moment: times.ago(moment) if moment else None
+    environment.filters["megabytes"] = times.megabytes
     return Jinja2Templates(env=environment)
 
 
@@ -38,21 +58,25 @@ def csrf_token(request):
 class Page:
     """Renders templates for one request, in the site's layout."""
 
-    def __init__(self, request, title, person):
-        self.request, self.title, self.person = request, title, person
+    def __init__(self, request, course, person):
+        self.request, self.person = request, person
+        self.title, self.zone = course.title, course.timezone
 
     def render(self, name, context=None, status=200, headers=None):
         return self.request.app.state.templates.TemplateResponse(
-            self.request, name, {"title": self.title, "person": self.person, "csrf": csrf_token(self.request),
-                                 **(context or {})}, status_code=status, headers=headers)
+            self.request, name, {"title": self.title, "zone": self.zone, "person": self.person,
+                                 "csrf": csrf_token(self.request), **(context or {})},
+            status_code=status, headers=headers)
 
     def fragment(self, name, context):
         """A piece of a page (no layout), as the pages' script fetches it."""
-        return self.request.app.state.templates.TemplateResponse(self.request, name, context)
+        return self.request.app.state.templates.TemplateResponse(self.request, name, {"zone": self.zone,
+                                                                                      "person": self.person,
+                                                                                      **context})
 
 
 def page(request: Request, course: CourseOf, person: Visitor):
-    return Page(request, course.title, person)
+    return Page(request, course, person)
 
 
 PageOf = Annotated[Page, Depends(page)]
@@ -66,5 +90,5 @@ def error_page(request, status, message, headers=None):
             person = person_of(request, session, api=False)
         except Refused:
             person = None
-        shown = Page(request, database.course(session).title, person)
+        shown = Page(request, database.course(session), person)
         return shown.render("error.html", {"message": message}, status=status, headers=headers)

@@ -57,8 +57,10 @@ def queue(person: ApiInstructor, session: Reader):
 
 
 @router.post("/regrade", status_code=202)
-def regrade(request: Request, person: ApiInstructor):
-    return JSONResponse({"queued": gradebook.regrade(request.app.state.database, request.app.state.queue)}, 202)
+def regrade(request: Request, person: ApiInstructor, note: str | None = None):
+    """Regrade every counted submission; ``?note=`` says why, to each student whose score it changes."""
+    queued = gradebook.regrade(request.app.state.database, request.app.state.queue, (note or "")[:500] or None)
+    return JSONResponse({"queued": queued}, 202)
 
 
 def _without_result(shown):
