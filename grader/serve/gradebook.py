@@ -61,10 +61,16 @@ def submission_json(session, course, submission, for_instructor):
         "error": job.error if job.state == FAILED else None,
         "regrading": job.purpose == "regrade" and job.state in (QUEUED, RUNNING),
         "archive": submission.archive_name,
+        "warnings": submission_warnings(submission),
         "score": graded.score if graded else None,
         "max_score": graded.max_score if graded else None,
         "result": result,
     }
+
+
+def submission_warnings(submission):
+    """What its files say against the course's handout year, and the course files it lacks (``uploads.year_check``)."""
+    return json.loads(submission.warnings or "[]")
 
 
 def summary(job, place, graded):
@@ -129,9 +135,10 @@ def rows(session, course):
                 graded.append(policy.Graded(submission.id, submission.submitted_at, job.score, job.max_score,
                                             days, factor))
         chosen, why = policy.counted(graded, course.counts)
-        suites = {}
+        suites, flagged = {}, []
         if chosen is not None:
-            suites = json.loads(newest(session.get(Submission, chosen.id), DONE).suites or "{}")
+            counted = session.get(Submission, chosen.id)
+            suites, flagged = json.loads(newest(counted, DONE).suites or "{}"), submission_warnings(counted)
         out.append({
             "student": person.name, "email": person.email, "id": person.external_id,
             "submissions": len(person.submissions),
@@ -143,6 +150,7 @@ def rows(session, course):
             "score": round(chosen.counted_score, 2) if chosen else None,
             "max_score": chosen.max_score if chosen else None,
             "suites": suites,
+            "warnings": flagged,
             "extension_until": person.extension_until.isoformat() if person.extension_until else None,
             "values_submitted": values_submitted(session, person, problems),
         })

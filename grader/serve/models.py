@@ -60,6 +60,7 @@ class Course(Base):
     daily_limit: Mapped[int | None] = mapped_column(Integer)
     max_archive_bytes: Mapped[int] = mapped_column(Integer)
     lease_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    budget_seconds: Mapped[int] = mapped_column(Integer, default=120)    # a submission's grading, all cases
     session_secret: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
 
@@ -92,6 +93,8 @@ class Submission(Base):
     archive_sha256: Mapped[str] = mapped_column(String(64))
     # False once the service itself failed to grade it: it then uses up none of the student's limits
     counts_for_limits: Mapped[bool] = mapped_column(Boolean, default=True)
+    # what its files say against the course's handout year, found when it was uploaded: a JSON list of sentences
+    warnings: Mapped[str | None] = mapped_column(Text)
 
     person: Mapped[Person] = relationship(back_populates="submissions")
     jobs: Mapped[list["Job"]] = relationship(back_populates="submission", order_by="Job.id")

@@ -15,8 +15,9 @@ from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
 
 from .. import scores
-from .access import Refused, when
-from .dependencies import CourseOf, Visitor, person_of
+from .access import when
+from .dependencies import CourseOf, Visitor, cookie_person
+from .uploads import megabytes
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -25,11 +26,14 @@ def templates():
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     environment.filters["points"] = scores.shown
     environment.filters["when"] = when
+    environment.filters["megabytes"] = megabytes
     return Jinja2Templates(env=environment)
 
 
 def csrf_token(request):
     """The session's CSRF token, made on its first page."""
+    if "session" not in request.scope:
+        return ""
     if "csrf" not in request.session:
         request.session["csrf"] = secrets.token_urlsafe(32)
     return request.session["csrf"]
@@ -58,13 +62,29 @@ def page(request: Request, course: CourseOf, person: Visitor):
 PageOf = Annotated[Page, Depends(page)]
 
 
+# The error page's heading per status: what happened, in a few words.
+ERROR_HEADINGS = {400: "This request cannot be used", 401: "Sign in first", 403: "Not allowed",
+                  404: "Page not found", 405: "Not a request this page takes", 413: "Upload too large",
+                  422: "Cannot be graded as sent", 429: "Too many requests", 500: "Something went wrong",
+                  503: "Service unavailable"}
+SITE = "needle-grader"
+
+
 def error_page(request, status, message, headers=None):
-    """The error page for a refusal that happened outside (or before) a route's dependencies."""
+    """The site's error page, for a refusal outside (or before) a route's own page, and for a failure of ours.
+
+    The course's title and who is signed in are read if the database answers;
+    the page is shown either way.
+    """
     database = request.app.state.database
-    with database.reading() as session:
-        try:
-            person = person_of(request, session, api=False)
-        except Refused:
-            person = None
-        shown = Page(request, database.course(session).title, person)
-        return shown.render("error.html", {"message": message}, status=status, headers=headers)
+    title, person = SITE, None
+    try:
+        with database.reading() as session:
+            title = database.course(session).title
+            if "session" in request.scope:
+                person = cookie_person(request, session)
+    except Exception:   # noqa: BLE001 - the page is shown without them; the cause is logged by whoever failed
+        pass
+    heading = ERROR_HEADINGS.get(status, f"Error {status}")
+    return Page(request, title, person).render("error.html", {"message": message, "heading": heading,
+                                                              "status": status}, status=status, headers=headers)

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from .. import gradebook, uploads
 from ..access import Refused
-from ..dependencies import ApiInstructor, ApiPerson, CourseOf, Reader, UploadForm, visible_submission
+from ..dependencies import ApiInstructor, ApiPerson, CourseOf, Reader, RecordId, UploadForm, visible_submission
 from ..models import INSTRUCTOR, Submission
 
 router = APIRouter(prefix="/api")
@@ -18,12 +18,12 @@ router = APIRouter(prefix="/api")
 @router.post("/submissions", status_code=202)
 def submit(request: Request, person: ApiPerson, form: UploadForm):
     state = request.app.state
-    submission_id, position = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
-    return JSONResponse({"id": submission_id, "status": "queued", "position": position}, 202)
+    submission_id, position, warnings = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
+    return JSONResponse({"id": submission_id, "status": "queued", "position": position, "warnings": warnings}, 202)
 
 
 @router.get("/submissions/{submission_id}")
-def submission(submission_id: int, person: ApiPerson, session: Reader, course: CourseOf):
+def submission(submission_id: RecordId, person: ApiPerson, session: Reader, course: CourseOf):
     record = visible_submission(session, person, submission_id)
     return gradebook.submission_json(session, course, record, person.role == INSTRUCTOR)
 

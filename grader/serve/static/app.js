@@ -116,7 +116,17 @@ function watchGradebook(table) {
     rows.forEach(function (r) {
       var tr = body.insertRow();
       keys.forEach(function (key) {
-        if (key === "student") { cell(tr, r.student, "/instructor/students/" + encodeURIComponent(r.student), "name"); }
+        if (key === "student") {
+          var name = cell(tr, r.student, "/instructor/students/" + encodeURIComponent(r.student), "name");
+          if (r.warnings && r.warnings.length) {   // the counted submission's files disagree with the course's year
+            var flag = document.createElement("span");
+            flag.className = "flag";
+            flag.title = r.warnings.join(" ");
+            flag.textContent = "warning";
+            name.appendChild(document.createTextNode(" "));
+            name.appendChild(flag);
+          }
+        }
         else if (key === "counted") { cell(tr, r.counted ? "#" + r.counted : "", r.counted ? "/submissions/" + r.counted : null); }
         else if (key === "why") { cell(tr, r.why, null, "name"); }
         else if (key === "score") { cell(tr, points(r.score)); }
@@ -181,7 +191,46 @@ function watchQueue(box) {
   });
 }
 
+// A size as the server words it (uploads.megabytes): "5 MB", "0.5 MB", "12 KB".
+function megabytes(count) {
+  if (count * 10 < 1024 * 1024) { return Math.max(1, Math.floor((count + 512) / 1024)) + " KB"; }
+  var tenths = Math.floor((count * 10 + 512 * 1024) / (1024 * 1024));
+  return Math.floor(tenths / 10) + (tenths % 10 ? "." + (tenths % 10) : "") + " MB";
+}
+
+// The upload form: an archive beyond the course's cap is refused here, before it is sent (the server
+// refuses it too, but a browser may show a large upload cut off as a broken connection).
+function checkUploads(form) {
+  var limit = Number(form.getAttribute("data-max-bytes"));
+  var input = form.querySelector('input[type="file"]');
+  var shown = document.createElement("p");
+  shown.className = "message";
+  shown.id = "upload-message";
+  shown.setAttribute("role", "alert");
+  shown.hidden = true;
+  form.parentNode.insertBefore(shown, form);
+
+  function refusal() {
+    var file = input.files && input.files[0];
+    if (!file || !limit || file.size <= limit) { return null; }
+    return file.name + " is " + megabytes(file.size) + ": this course accepts archives of up to " +
+      megabytes(limit) + ". Put only python/ and apps/ in it.";
+  }
+  function show() {
+    var text = refusal();
+    shown.textContent = text || "";
+    shown.hidden = !text;
+    return text;
+  }
+  input.addEventListener("change", show);
+  form.addEventListener("submit", function (event) {
+    if (show()) { event.preventDefault(); input.focus(); }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
+  var upload = document.getElementById("upload");
+  if (upload) { checkUploads(upload); }
   var list = document.getElementById("submissions");
   if (list) { watchList(list); }
   var status = document.getElementById("status");
