@@ -2,7 +2,10 @@
 
 Only what the grader reads is sent: the Python sources under ``python/`` and
 ``apps/`` of the homework (found at any depth, as ``grader run`` finds them),
-zipped. It speaks the JSON API with the standard library alone.
+zipped. It speaks the JSON API with the standard library alone. The server
+checks the files against the course's handout year, as for a page's upload:
+a homework in another year's layout is refused (422) with what to do, and
+weaker disagreement comes back as warnings, printed before anything else.
 """
 
 import io
@@ -76,6 +79,8 @@ def submit(path, server, token, wait=False, echo=print, progress=print):
         progress(f"not sent: {source} {why}; the starter's version will be graded in its place")
     sent = client.submit(name, data)
     echo(f"submitted {name} as submission {sent['id']}: queued at position {sent['position']}")
+    for warning in sent.get("warnings", []):     # what its files say against the course's handout year
+        progress(f"warning: {warning}")
     if not wait:
         return sent
     shown = None
