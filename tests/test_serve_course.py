@@ -242,7 +242,8 @@ def without(tmp_path, packages, *args, cwd=None):
 
 @pytest.mark.parametrize("args", [("course", "init", "{folder}", "--year", "2024"), ("course", "set", "{folder}"),
                                   ("course", "roster", "{folder}", "--instructor", "prof"), ("serve", "{folder}"),
-                                  ("worker", "{folder}")], ids=lambda args: " ".join(args[:2]).strip(" {folder}"))
+                                  ("worker", "{folder}")], ids=["course-init", "course-set", "course-roster", "serve",
+                                                                "worker"])
 def test_the_service_commands_without_its_packages_name_the_install_command_in_one_line(tmp_path, args):
     done = without(tmp_path, SERVICE_PACKAGES, *(arg.format(folder=tmp_path / "course") for arg in args))
     assert done.returncode == 2

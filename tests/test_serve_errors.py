@@ -53,8 +53,8 @@ def bearer(token):
 
 def message_of(page):
     """The page's message (the API's words, as the page shows them)."""
-    found = re.search(r'<p class="message" role="alert">(.*?)</p>', page.text, re.S)
-    return html.unescape(found.group(1)) if found else None
+    found = [text for text in re.findall(r'<p class="message" role="alert"[^>]*>(.*?)</p>', page.text, re.S) if text]
+    return html.unescape(found[0]) if found else None
 
 
 def finished_within(seconds, call):

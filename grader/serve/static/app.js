@@ -203,12 +203,7 @@ function megabytes(count) {
 function checkUploads(form) {
   var limit = Number(form.getAttribute("data-max-bytes"));
   var input = form.querySelector('input[type="file"]');
-  var shown = document.createElement("p");
-  shown.className = "message";
-  shown.id = "upload-message";
-  shown.setAttribute("role", "alert");
-  shown.hidden = true;
-  form.parentNode.insertBefore(shown, form);
+  var shown = document.getElementById("upload-message");   // the server's refusal, if any, until a file is chosen
 
   function refusal() {
     var file = input.files && input.files[0];
