@@ -15,13 +15,28 @@ web app runs alone and ``grader worker`` processes grade, first one and then
 two (``--jobs 1`` each): the ratio of their throughputs is the scaling
 (target: two at least 1.6x one, on 2 cores).
 
+With ``--deadline``, a deadline: STUDENTS students (300) each sign in on the
+pages, upload their homework from the page at a moment spread over the
+first 60 s, open its page and poll it every 2 s (as the page's script does)
+until it is graded, then fetch its feedback, while ``grader serve`` grades
+with WORKERS processes. It reports the latency of the page and API requests
+(p50, p95, p99), the polls' while grading ran, every error (a status the
+page would not expect, or no answer), the time from the first upload to the
+last result, and whether each upload was graded exactly once. Targets: no
+error, none lost or graded twice, polls' p95 under 500 ms while grading
+runs.
+
     python benchmarks/bench_serve.py [--submissions 200] [--clients 20] [--workers 2]
     python benchmarks/bench_serve.py --database postgresql://... --queue redis://... [--submissions 100]
+    python benchmarks/bench_serve.py --deadline [--students 300] [--workers 2] [--window 60] [--poll 2]
 """
 
 import argparse
+import asyncio
 import concurrent.futures
+import html
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -154,6 +169,149 @@ def report(label, count, span, waits=None):
     return count / span
 
 
+class Latencies:
+    """Every request's kind, start (seconds into the run), latency and outcome; the errors among them."""
+
+    def __init__(self):
+        self.records, self.errors = [], []
+
+    def add(self, kind, started, seconds, error=None):
+        self.records.append((kind, started, seconds))
+        if error:
+            self.errors.append(f"{kind}: {error}")
+
+    def report(self, label, kinds, within=None):
+        chosen = sorted(seconds for kind, started, seconds in self.records if kind in kinds
+                        and (within is None or within[0] <= started <= within[1]))
+        if not chosen:
+            return None
+        def at(share):
+            return chosen[min(len(chosen) - 1, int(share * len(chosen)))] * 1000
+        print(f"{label:<34}{len(chosen):6d} requests  p50 {at(0.5):7.1f} ms  p95 {at(0.95):7.1f} ms  "
+              f"p99 {at(0.99):7.1f} ms  max {chosen[-1] * 1000:7.1f} ms", flush=True)
+        return at(0.95)
+
+
+PAGE_KINDS = ("GET /signin", "POST /signin", "GET /me", "POST /submit", "GET /submissions/N",
+              "GET /submissions/N/feedback")
+
+
+async def student(url, token, archive, start_after, poll_every, latencies, clock, finished, timeout):
+    """One student at the deadline: sign in, upload from the page, open the submission, poll until graded."""
+    import httpx
+
+    async with httpx.AsyncClient(base_url=url, timeout=timeout, follow_redirects=False) as client:
+        async def call(kind, method, path, expected, **options):
+            started = clock()
+            try:
+                reply = await client.request(method, path, **options)
+            except httpx.HTTPError as exc:
+                latencies.add(kind, started, clock() - started, f"{type(exc).__name__}: {exc}")
+                return None
+            latencies.add(kind, started, clock() - started,
+                          None if reply.status_code == expected else f"{reply.status_code} {reply.text[:200]!r}")
+            return reply if reply.status_code == expected else None
+
+        def csrf(reply):
+            return html.unescape(reply.text.split('name="csrf" value="', 1)[1].split('"', 1)[0])
+
+        await asyncio.sleep(start_after)
+        page = await call("GET /signin", "GET", "/signin", 200)
+        if page is None or await call("POST /signin", "POST", "/signin", 303,
+                                      data={"token": token, "csrf": csrf(page)}) is None:
+            return
+        page = await call("GET /me", "GET", "/me", 200)
+        if page is None:
+            return
+        sent = await call("POST /submit", "POST", "/submit", 303, data={"csrf": csrf(page)},
+                          files={"archive": (archive[0], archive[1], "application/zip")})
+        if sent is None:
+            return
+        where = sent.headers["location"]
+        await call("GET /submissions/N", "GET", where, 200)
+        submission_id = where.rsplit("/", 1)[1]
+        while True:
+            await asyncio.sleep(poll_every)
+            state = await call("poll GET /api/submissions/N", "GET", f"/api/submissions/{submission_id}", 200,
+                               headers={"Accept": "application/json"})
+            if state is not None and state.json()["status"] not in ("queued", "running"):
+                finished.append(clock())
+                await call("GET /submissions/N/feedback", "GET", where + "/feedback", 200)
+                return
+
+
+async def deadline_students(url, tokens, archives, window, poll_every, timeout):
+    latencies, finished = Latencies(), []
+    started = time.monotonic()
+
+    def clock():
+        return time.monotonic() - started
+
+    rng = random.Random(714)
+    await asyncio.gather(*(student(url, token, archive, rng.uniform(0, window), poll_every, latencies, clock,
+                                   finished, timeout)
+                           for token, archive in zip(tokens, archives)))
+    return latencies, finished
+
+
+def deadline_records(folder):
+    """``(first upload, first grading start, last result, {submission: [job states]}, scores)`` from the course's
+    records, times as datetimes."""
+    from sqlalchemy import select
+
+    from grader.serve.models import Job, Submission
+
+    db = database(folder)
+    with db.session() as session:
+        submissions = session.scalars(select(Submission)).all()
+        jobs = session.scalars(select(Job)).all()
+        by_submission = {record.id: [job.state for job in record.jobs] for record in submissions}
+        first_upload = min(record.submitted_at for record in submissions)
+        first_start = min(job.started_at for job in jobs if job.started_at)
+        last_result = max(job.finished_at for job in jobs if job.finished_at)
+        graded = [job.finished_at - job.started_at for job in jobs if job.finished_at and job.started_at]
+    db.close()
+    return first_upload, first_start, last_result, by_submission, graded
+
+
+def deadline(root, paths, students, workers, window, poll_every, timeout):
+    """The deadline scenario (module docstring); prints its figures."""
+    folder = os.path.join(root, "deadline-course")
+    names = [f"student{index:03d}" for index in range(students)]
+    tokens = make_course(folder, students=names)
+    archives = [(f"{os.path.basename(path)}.zip", zipped(path)) for path in paths[:students]]
+    server = Server(folder, workers=workers, log=os.path.join(root, "deadline-serve.log")).start()
+    try:
+        time.sleep(5)     # the grading processes load the course's reference before the first upload
+        run_started = time.time()
+        latencies, finished = asyncio.run(deadline_students(server.url, [tokens[name] for name in names], archives,
+                                                            window, poll_every, timeout))
+    finally:
+        try:
+            server.close()
+        except AssertionError as exc:
+            print(f"{exc}; its log ends: {open(server.log.name).read()[-2000:]}")
+    first_upload, first_start, last_result, by_submission, graded = deadline_records(folder)
+    lost = students - len(by_submission)
+    twice = sum(1 for states in by_submission.values() if len(states) != 1)
+    unfinished = sum(1 for states in by_submission.values() if states[-1] not in ("done", "failed"))
+    grading_window = ((first_start.timestamp() - run_started), (last_result.timestamp() - run_started))
+    print(f"{students} students, {workers} grading processes, uploads over {window:.0f} s, polls every "
+          f"{poll_every:.0f} s, cpus {len(os.sched_getaffinity(0))}", flush=True)
+    latencies.report("pages (sign-in, upload, views)", PAGE_KINDS)
+    for kind in PAGE_KINDS:
+        latencies.report(f"  {kind}", (kind,))
+    latencies.report("API polls", ("poll GET /api/submissions/N",))
+    p95 = latencies.report("API polls while grading ran", ("poll GET /api/submissions/N",), grading_window)
+    waits = sorted(span.total_seconds() for span in graded)
+    print(f"grading: {len(waits)} results, median {statistics.median(waits):.2f} s each; first upload to last result "
+          f"{(last_result - first_upload).total_seconds():.1f} s; results seen by every student: {len(finished)}")
+    print(f"errors: {len(latencies.errors)}; lost: {lost}; graded more than once: {twice}; not finished: "
+          f"{unfinished}; polls' p95 while grading: {p95:.0f} ms (target < 500)")
+    for error in latencies.errors[:20]:
+        print(f"  {error}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=200)
@@ -162,8 +320,17 @@ def main():
     parser.add_argument("--database", help="a PostgreSQL URL: measure one worker process against two, each run in a "
                                            "new database beside it")
     parser.add_argument("--queue", help="with --database: a Redis or PostgreSQL queue URL")
+    parser.add_argument("--deadline", action="store_true", help="the deadline scenario (module docstring)")
+    parser.add_argument("--students", type=int, default=300, help="with --deadline: students, one upload each")
+    parser.add_argument("--window", type=float, default=60.0, help="with --deadline: seconds the uploads spread over")
+    parser.add_argument("--poll", type=float, default=2.0, help="with --deadline: seconds between a student's polls")
+    parser.add_argument("--timeout", type=float, default=30.0, help="with --deadline: a request's timeout (an error)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as root:
+        if args.deadline:
+            deadline(root, build_class(root, args.students), args.students, args.workers, args.window, args.poll,
+                     args.timeout)
+            return
         paths = build_class(root, args.submissions)
         print(f"{len(paths)} submissions, {args.clients} clients, cpus {len(os.sched_getaffinity(0))}", flush=True)
         if args.database:

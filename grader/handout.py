@@ -117,14 +117,14 @@ def function_at(source_text: str, lineno: int) -> Optional[str]:
     return max(spans, key=lambda s: s[0])[2] if spans else None
 
 
-def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlock]:
-    """The solution blocks of one file, in order.
+def find_solution_blocks(source_text: str, course_path: str, tree: Optional[ast.Module] = None) -> List[SolutionBlock]:
+    """The solution blocks of one file, in order; ``tree``, the file already parsed, saves parsing it again.
 
     Raises ValueError if the markers are unbalanced, nested or misaligned,
     if the file does not parse, or if a block is not inside a function."""
     marker_blocks = _scan_markers(source_text, course_path)
     try:
-        tree = ast.parse(source_text, filename=course_path)
+        tree = tree or ast.parse(source_text, filename=course_path)
     except SyntaxError as e:
         raise ValueError("%s:%s: does not parse: %s" % (course_path, e.lineno, e.msg)) from None
     lines = source_text.splitlines(keepends=True)

@@ -265,7 +265,7 @@ def _parse(text, path):
     functions |= {f"{cls.name}.{node.name}" for cls in tree.body if isinstance(cls, ast.ClassDef)
                   for node in cls.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     try:
-        blocks = {block.function for block in find_solution_blocks(text, path)}
+        blocks = {block.function for block in find_solution_blocks(text, path, tree)}
     except (ValueError, RecursionError):
         blocks = set()
     return Parsed(tree, frozenset(functions), frozenset(blocks))
@@ -501,7 +501,11 @@ def detect(sources: Dict[str, str]) -> Detection:
     YearError, naming what was found, when nothing tells the years apart or
     the heaviest years tie.
     """
-    found = findings(sources)
+    return weigh(findings(sources))
+
+
+def weigh(found: List[Finding]) -> Detection:
+    """``detect`` for findings already made (``findings``)."""
     support = {year: sum(finding.weight for finding in found if year in finding.years) for year in YEARS}
     leaders = [year for year in YEARS if support[year] == max(support.values())]
     if len(leaders) == 1:

@@ -24,7 +24,7 @@ pytest.importorskip("fastapi", reason="the course service's packages are not ins
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from service import REPO_ROOT, grader, jobs_of, make_course, zipped  # noqa: E402
+from service import REPO_ROOT, database, grader, jobs_of, make_course, zipped  # noqa: E402
 
 STUDENT_PAGE = "<h1>My submissions</h1>"
 
@@ -335,10 +335,29 @@ def test_a_failure_of_ours_gives_the_error_page_with_a_reference_and_the_traceba
         assert record.exc_info[0] is RuntimeError
 
 
+def test_a_failure_of_a_workers_own_is_shown_without_the_grading_machines_paths(course):
+    from grader.serve.models import Job
+
+    folder, tokens, client = course
+    client.post("/api/submissions", headers=bearer(tokens["ann"]), files={"archive": ("hw1.zip", zipped("alice"))})
+    db = database(folder)
+    with db.session() as session:
+        job = session.get(Job, 1)
+        job.state, job.internal = "failed", True
+        job.error = (f"the service could not grade this (OSError: [Errno 28] No space left on device: "
+                     f"'{folder}/jobs/hw1.zip'); it was tried 2 times")
+    db.close()
+    shown = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()["error"]
+    listed = client.get("/api/queue", headers=bearer(tokens["prof"])).json()["failed"][0]["error"]
+    assert shown == listed == ("the service could not grade this (OSError: [Errno 28] No space left on device: "
+                               "'(a path on the grading machine)'); it was tried 2 times")
+
+
 # --- every route, malformed and hostile input -------------------------------------------------------------------
 
-def routes():
-    """``(method, path, path parameters, query parameters)`` of every route the app's routers declare."""
+def routes(dependants=False):
+    """``(method, path, path parameters, query parameters)`` of every route the app's routers declare (with
+    ``dependants``: ``(method, path, its FastAPI dependant)``)."""
     from grader.serve import routes as package
 
     def names(dependant, kind):
@@ -350,6 +369,9 @@ def routes():
         module = importlib.import_module(f"{package.__name__}.{info.name}")
         for route in getattr(module, "router").routes:
             for method in sorted(route.methods):
+                if dependants:
+                    found.append((method, route.path, route.dependant))
+                    continue
                 found.append((method, route.path, sorted(set(names(route.dependant, "path_params"))),
                               sorted(set(names(route.dependant, "query_params")))))
     return found
@@ -452,6 +474,29 @@ def audited(app, monkeypatch):
         yield found
     finally:
         del database.session, database.reading
+
+
+def test_every_route_reads_its_body_before_it_opens_a_database_session():
+    """A request that waits for its body while holding a pooled connection holds it as long as the client takes:
+    at a deadline, slow uploads held every connection and the others timed out (the deadline benchmark)."""
+    from grader.serve import dependencies
+    from grader.serve.routes import mugrade
+
+    readers = {dependencies.reading}
+    bodies = {dependencies.upload_form, dependencies.page_upload, dependencies.checked_form, mugrade.body}
+
+    def calls(dependant):
+        return [dependant.call] + [call for sub in dependant.dependencies for call in calls(sub)]
+
+    checked = 0
+    for method, path, dependant in routes(dependants=True):
+        seen = [calls(sub) for sub in dependant.dependencies]
+        reading_at = next((index for index, found in enumerate(seen) if readers & set(found)), len(seen))
+        body_at = next((index for index, found in enumerate(seen) if bodies & set(found)), None)
+        if body_at is not None:
+            assert body_at < reading_at, (method, path)
+            checked += 1
+    assert checked >= 7
 
 
 def test_every_route_answers_malformed_and_hostile_input_without_a_5xx_or_a_leak(tmp_path, monkeypatch):

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 
+from .. import years
 from . import ServiceError, jobs, pages, store
 from .access import Refused
 from .dependencies import FORM_OVERHEAD
@@ -60,6 +61,8 @@ def create_app(location, *, reaper=True, https_only=False):
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        # every year's starter, parsed once (what an upload is checked against), before students need it
+        threading.Thread(target=years.tells, daemon=True, name="years").start()
         thread = None
         if reaper:
             jobs.resend_lost(database, queue)

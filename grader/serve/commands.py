@@ -26,6 +26,7 @@ from . import ServiceError, settings
 
 DATABASE_ENV, QUEUE_ENV, TOKEN_ENV = "NEEDLE_GRADER_DATABASE", "NEEDLE_GRADER_QUEUE", "NEEDLE_GRADER_TOKEN"
 STOP_SECONDS = 15      # a worker's grace to give its running jobs back when the service stops
+GRADING_NICENESS = 10  # serve's own grading processes yield the CPU to its web app
 
 database_option = click.option("--database", help="The course's database URL (postgresql://...), instead of "
                                                   "the one the course folder names (course.db in it by default).")
@@ -531,11 +532,15 @@ class _WorkerProcess(threading.Thread):
     def _start(self):
         from ..kit import confine
 
-        # Its own session, so a terminal's Ctrl-C reaches only the server, which stops it gently;
-        # it dies with this thread if the server is killed.
+        def prepare():
+            # Its own session, so a terminal's Ctrl-C reaches only the server, which stops it gently;
+            # it dies with this thread if the server is killed. It grades at a lower CPU priority than the
+            # web app, so that pages and polls stay quick on a machine the grading keeps busy.
+            os.nice(GRADING_NICENESS)
+            confine.die_with_parent(None, signal.SIGTERM)
+
         return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--jobs", str(self.processes)],
-                                env=self.env, start_new_session=True,
-                                preexec_fn=lambda: confine.die_with_parent(None, signal.SIGTERM))
+                                env=self.env, start_new_session=True, preexec_fn=prepare)
 
     def run(self):
         self.process = self._start()

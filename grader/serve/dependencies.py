@@ -8,6 +8,8 @@ A route names what it needs in its signature, and nothing else reaches it:
 ``UploadForm`` (the API) or ``PageUpload`` (a page) for an archive.
 A write opens its own short transaction (``Database.session()``) for the
 write alone, so no request holds the write lock while it reads or renders.
+A route that reads a body names it before anything that opens a session:
+the body arrives first, so a slow client never holds a pooled connection.
 
 Who is asking: the API takes ``Authorization: Bearer TOKEN``; the pages sign
 in with the token once and then carry a signed session cookie, and every

@@ -11,6 +11,7 @@ report of ``grader report`` for the counted submissions.
 import csv
 import io
 import json
+import re
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -58,7 +59,7 @@ def submission_json(session, course, submission, for_instructor):
         "penalty": round(1 - factor, 4),
         "cases_done": job.cases_done,
         "cases_total": job.cases_total,
-        "error": job.error if job.state == FAILED else None,
+        "error": without_paths(job.error) if job.state == FAILED else None,
         "regrading": job.purpose == "regrade" and job.state in (QUEUED, RUNNING),
         "archive": submission.archive_name,
         "warnings": submission_warnings(submission),
@@ -66,6 +67,15 @@ def submission_json(session, course, submission, for_instructor):
         "max_score": graded.max_score if graded else None,
         "result": result,
     }
+
+
+SERVER_PATH = re.compile(r"(?<![\w./~-])/(?:[^\s/'\"]+/)+[^\s/'\"]*")
+
+
+def without_paths(text):
+    """A job's error as the pages and the API show it: a path of the grading machine's is only named so (a
+    worker's own failure may hold one; its log keeps the whole)."""
+    return SERVER_PATH.sub("(a path on the grading machine)", text) if text else text
 
 
 def submission_warnings(submission):
@@ -225,7 +235,7 @@ def queue_lists(session):
                 "purpose": job.purpose, "attempts": job.attempts, "enqueued_at": job.enqueued_at.isoformat(),
                 "started_at": job.started_at.isoformat() if job.started_at else None,
                 "cases_done": job.cases_done, "cases_total": job.cases_total, "worker": job.lease_owner,
-                "error": job.error, "internal": job.internal}
+                "error": without_paths(job.error), "internal": job.internal}
 
     waiting = session.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.priority.desc(), Job.id)).all()
     running = session.scalars(select(Job).where(Job.state == RUNNING).order_by(Job.started_at)).all()

@@ -38,6 +38,12 @@ from .models import STUDENT, Course, Person
 COURSE_FILE = "course.json"
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30
+# The web app answers requests in a pool of 40 threads (anyio's), and a request holds at most one connection of
+# each engine, reading or writing: every thread must be able to get one without waiting, or requests that each
+# hold one and wait for another time out together. SQLite connections are cheap; a database server's are
+# counted (PostgreSQL allows 100 by default), so there the threads beyond them wait their turn.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 40}
+SERVER_POOL = {"pool_size": 10, "max_overflow": 20}
 DEFAULT_MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
 DEFAULT_BUDGET_SECONDS = 120
 
@@ -139,14 +145,15 @@ class Database:
         self.url = database_url(url)
         try:
             if self.url.startswith("sqlite"):
-                self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **SQLITE_POOL)
                 event.listen(self.engine, "connect", _sqlite_connect)
                 event.listen(self.engine, "begin", _sqlite_begin)
-                self.read_engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                self.read_engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                                                 **SQLITE_POOL)
                 event.listen(self.read_engine, "connect", _sqlite_connect_read_only)
                 event.listen(self.read_engine, "begin", _sqlite_begin_deferred)
             else:
-                self.engine = create_engine(self.url, pool_pre_ping=True)
+                self.engine = create_engine(self.url, pool_pre_ping=True, **SERVER_POOL)
                 self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         except (ArgumentError, ImportError) as exc:
             raise ServiceError(f"{redacted(self.url)}: not a database URL this service can use ({exc})") from None

@@ -29,13 +29,15 @@ from .access import Refused, check_rules
 from .models import Person, Submission, now
 
 
-def accept(database, queue, person_id, upload):
-    """Check and store an upload; ``(submission id, place in the queue, warnings)``; raises Refused."""
+def accept(database, queue, course, person_id, upload):
+    """Check and store an upload; ``(submission id, place in the queue, warnings)``; raises Refused.
+
+    ``course`` is the course's settings as the request read them (its cap and year); the rules are
+    read again in the write transaction, which is the only session this opens.
+    """
     if upload is None or not hasattr(upload, "read"):
         raise Refused(400, "the request needs the archive as a file field named archive")
-    with database.reading() as session:
-        course = database.course(session)
-        cap, year = course.max_archive_bytes, course.year
+    cap, year = course.max_archive_bytes, course.year
     upload.file.seek(0)
     data = upload.file.read(cap + 1)
     if len(data) > cap:
@@ -56,13 +58,12 @@ def accept(database, queue, person_id, upload):
         session.add(record)
         job = jobs.add(session, record, "submission")
         session.flush()
-        submission_id, job_id, priority = record.id, job.id, job.priority
+        submission_id, job_id, priority, place = record.id, job.id, job.priority, jobs.position(session, job)
     try:
         queue.send(job_id, priority)
     except ServiceError:   # stored: the reaper sends it again once the queue is back
         pass
-    with database.reading() as session:
-        return submission_id, jobs.position(session, session.get(Submission, submission_id).jobs[-1]), warnings
+    return submission_id, place, warnings
 
 
 def megabytes(count):
@@ -126,7 +127,7 @@ def year_check(name, sources, year):
     code = [finding for finding in found
             if year not in finding.years and finding.weight != years.LAYOUT and finding.where in graded]
     try:
-        detected = years.detect(texts).year
+        detected = years.weigh(found).year
     except years.YearError:      # nothing tells the years apart, or two weigh the same: no more to say
         detected = year
     weighty = [finding for finding in code if finding.weight >= years.STARTER_CODE]

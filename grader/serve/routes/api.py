@@ -16,9 +16,11 @@ router = APIRouter(prefix="/api")
 
 
 @router.post("/submissions", status_code=202)
-def submit(request: Request, person: ApiPerson, form: UploadForm):
+def submit(request: Request, form: UploadForm, person: ApiPerson, course: CourseOf):
+    """An upload; its body is read before any database session opens, so a slow one holds no connection."""
     state = request.app.state
-    submission_id, position, warnings = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
+    submission_id, position, warnings = uploads.accept(state.database, state.queue, course, person.id,
+                                                       form.get("archive"))
     return JSONResponse({"id": submission_id, "status": "queued", "position": position, "warnings": warnings}, 202)
 
 

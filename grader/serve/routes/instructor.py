@@ -44,6 +44,6 @@ def class_report(person: Instructor, session: Reader, course: CourseOf):
 
 
 @router.post("/regrade")
-def regrade(request: Request, person: Instructor, form: CheckedForm):
+def regrade(request: Request, form: CheckedForm, person: Instructor):
     gradebook.regrade(request.app.state.database, request.app.state.queue)
     return RedirectResponse("/instructor/queue", 303)

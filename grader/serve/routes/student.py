@@ -31,15 +31,18 @@ def my_submissions(person: SignedIn, session: Reader, course: CourseOf, page: Pa
 
 
 @router.post("/submit")
-def submit(request: Request, person: SignedIn, upload: PageUpload, session: Reader, course: CourseOf, page: PageOf):
-    """An upload from the student's page; a refusal shows that page again with the API's message and status."""
+def submit(request: Request, upload: PageUpload, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+    """An upload from the student's page; a refusal shows that page again with the API's message and status.
+
+    Its body is read before any database session opens, so a slow one holds no connection.
+    """
     form, refusal = upload
     state = request.app.state
     try:
         if refusal is not None:
             raise refusal
         check_csrf(request, form)
-        submission_id, _, _ = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
+        submission_id, _, _ = uploads.accept(state.database, state.queue, course, person.id, form.get("archive"))
     except Refused as exc:
         return my_page(page, session, course, person, exc.message, exc.status, exc.headers)
     return RedirectResponse(f"/submissions/{submission_id}", 303)
