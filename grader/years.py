@@ -25,7 +25,7 @@ import functools
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from . import bundle
+from . import bundle, handout
 from .handout import find_solution_blocks, render_block, rewrite_blocks
 
 FLAT_LAYOUT = {  # needle module -> path in the course repository
@@ -258,7 +258,7 @@ class Parsed:
 
 def _parse(text, path):
     try:
-        tree = ast.parse(text)
+        tree = handout.parse(text, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):   # a file that does not parse shows nothing
         return None
     functions = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}

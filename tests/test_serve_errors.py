@@ -16,6 +16,7 @@ import pkgutil
 import re
 import sqlite3
 import threading
+import time
 import zipfile
 
 import pytest
@@ -497,6 +498,42 @@ def test_every_route_reads_its_body_before_it_opens_a_database_session():
             assert body_at < reading_at, (method, path)
             checked += 1
     assert checked >= 7
+
+
+def test_a_burst_beyond_the_pool_and_the_threads_waits_its_turn_instead_of_timing_out(tmp_path, monkeypatch):
+    """More requests than threads, each holding a connection across the thread pool's turns: without a bound on
+    the requests holding one, threads wait for connections that only threads can give back (the deadline
+    benchmark's 300 students wedged the server until the pool's timeout)."""
+    import anyio
+
+    from grader.serve import dependencies, store
+
+    folder = tmp_path / "course"
+    tokens = make_course(folder)
+    monkeypatch.setattr(store, "SQLITE_POOL", {"pool_size": 1, "max_overflow": 2, "pool_timeout": 5})
+    monkeypatch.setattr(dependencies, "READ_SLOTS", 2)
+    with client_for(folder) as client:
+        async def few_threads():
+            anyio.to_thread.current_default_thread_limiter().total_tokens = 4
+
+        client.portal.call(few_threads)
+        database = client.app.state.database
+        course = database.course
+
+        def slow_course(session):      # every request holds its connection a while
+            found = course(session)
+            time.sleep(0.2)
+            return found
+
+        database.course = slow_course
+        replies = []
+        burst = [threading.Thread(target=lambda: replies.append(
+            client.get("/api/submissions", headers=bearer(tokens["ann"])).status_code)) for _ in range(16)]
+        for thread in burst:
+            thread.start()
+        for thread in burst:
+            thread.join(60)
+    assert replies == [200] * 16
 
 
 def test_every_route_answers_malformed_and_hostile_input_without_a_5xx_or_a_leak(tmp_path, monkeypatch):

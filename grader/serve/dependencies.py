@@ -21,6 +21,7 @@ outright; a cookie whose token was reissued since counts as signed out.
 import hmac
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
@@ -37,7 +38,26 @@ RecordId = Annotated[int, Path(ge=0, le=LARGEST_ID)]
 RecordIdQuery = Annotated[int, Query(ge=0, le=LARGEST_ID)]
 
 
-def reading(request: Request):
+READ_SLOTS = 20     # requests that may hold a read transaction at once (store.SQLITE_POOL and SERVER_POOL exceed it)
+
+
+async def read_slot(request: Request):
+    """One of ``READ_SLOTS`` places for a read transaction, waited for in the event loop.
+
+    A request's dependencies and route run in turns of the thread pool, and
+    its session keeps its connection from the first query to the route's end:
+    without a bound, a burst of requests (300 students at a deadline) each
+    took a connection and then waited for a thread, until the pool ran dry and
+    they all timed out together.
+    """
+    slots = getattr(request.app.state, "read_slots", None)
+    if slots is None:
+        slots = request.app.state.read_slots = anyio.Semaphore(READ_SLOTS)
+    async with slots:
+        yield
+
+
+def reading(request: Request, slot: Annotated[None, Depends(read_slot, scope="function")]):
     with request.app.state.database.reading() as session:
         yield session
 

@@ -38,11 +38,11 @@ from .models import STUDENT, Course, Person
 COURSE_FILE = "course.json"
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30
-# The web app answers requests in a pool of 40 threads (anyio's), and a request holds at most one connection of
-# each engine, reading or writing: every thread must be able to get one without waiting, or requests that each
-# hold one and wait for another time out together. SQLite connections are cheap; a database server's are
-# counted (PostgreSQL allows 100 by default), so there the threads beyond them wait their turn.
-SQLITE_POOL = {"pool_size": 10, "max_overflow": 40}
+# The web app holds a read connection for at most 20 requests at once (dependencies.READ_SLOTS) and opens
+# others within one of its 40 threads (anyio's): a write, an error page. The pools exceed what requests holding
+# one may ask for besides, so no set of them waits for each other. SQLite connections are cheap; a database
+# server's are counted (PostgreSQL allows 100 by default), and there its reads and writes share one pool.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 60}
 SERVER_POOL = {"pool_size": 10, "max_overflow": 20}
 DEFAULT_MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
 DEFAULT_BUDGET_SECONDS = 120
