@@ -37,17 +37,20 @@ def lateness(course, submission):
     return days, policy.penalty_factor(course.late_policy, course.penalty_per_day, days)
 
 
-def submission_json(session, course, submission, for_instructor):
-    """What the API says of a submission; a student's copy of the result withholds the secret seed."""
+def submission_json(session, course, submission, for_instructor, with_result=True):
+    """What the API says of a submission; a student's copy of the result withholds the secret seed.
+
+    Lists leave the result out (``with_result``): it is the one large part, read only where it is shown.
+    """
     job, graded = newest(submission), newest(submission, DONE)
     days, factor = lateness(course, submission)
     result = None
-    if graded is not None:
+    if graded is not None and with_result:
         result = json.loads(graded.result)
         if not for_instructor:
             result["environment"]["seed"] = None
     place = jobs.position(session, job)
-    return {
+    shown = {
         "id": submission.id,
         "student": submission.person.name,
         "status": STATUS[job.state],
@@ -65,8 +68,10 @@ def submission_json(session, course, submission, for_instructor):
         "warnings": submission_warnings(submission),
         "score": graded.score if graded else None,
         "max_score": graded.max_score if graded else None,
-        "result": result,
     }
+    if with_result:
+        shown["result"] = result
+    return shown
 
 
 SERVER_PATH = re.compile(r"(?<![\w./~-])/(?:[^\s/'\"]+/)+[^\s/'\"]*")

@@ -26,8 +26,9 @@ def submit(request: Request, form: UploadForm, person: ApiPerson, course: Course
 
 @router.get("/submissions/{submission_id}")
 def submission(submission_id: RecordId, person: ApiPerson, session: Reader, course: CourseOf):
+    """What the pages poll: answered as plain JSON (what it holds is JSON already), without FastAPI's encoder."""
     record = visible_submission(session, person, submission_id)
-    return gradebook.submission_json(session, course, record, person.role == INSTRUCTOR)
+    return JSONResponse(gradebook.submission_json(session, course, record, person.role == INSTRUCTOR))
 
 
 @router.get("/submissions")
@@ -36,8 +37,8 @@ def submissions(person: ApiPerson, session: Reader, course: CourseOf):
         chosen = session.scalars(select(Submission).order_by(Submission.id)).all()
     else:
         chosen = person.submissions
-    return [_without_result(gradebook.submission_json(session, course, record, person.role == INSTRUCTOR))
-            for record in chosen]
+    return JSONResponse([gradebook.submission_json(session, course, record, person.role == INSTRUCTOR,
+                                                   with_result=False) for record in chosen])
 
 
 @router.get("/gradebook")
@@ -62,6 +63,3 @@ def queue(person: ApiInstructor, session: Reader):
 def regrade(request: Request, person: ApiInstructor):
     return JSONResponse({"queued": gradebook.regrade(request.app.state.database, request.app.state.queue)}, 202)
 
-
-def _without_result(shown):
-    return {key: value for key, value in shown.items() if key != "result"}

@@ -32,7 +32,8 @@ def history_page(name: str, person: Instructor, session: Reader, course: CourseO
     student = session.scalars(select(Person).where(Person.name == name)).first()
     if student is None:
         raise Refused(404, f"no one named {name} on the roster")
-    shown = [gradebook.submission_json(session, course, record, True) for record in reversed(student.submissions)]
+    shown = [gradebook.submission_json(session, course, record, True, with_result=False)
+             for record in reversed(student.submissions)]
     row = next((row for row in gradebook.rows(session, course) if row["student"] == name), None)
     return page.render("history.html", {"student": student, "submissions": shown, "row": row})
 

@@ -19,7 +19,8 @@ router = APIRouter()
 
 def my_page(page, session, course, person, refusal=None, status=200, headers=None):
     """The student's page; ``refusal`` (an upload's, in the API's words) is shown beside the upload form."""
-    mine = [gradebook.submission_json(session, course, record, False) for record in reversed(person.submissions)]
+    mine = [gradebook.submission_json(session, course, record, False, with_result=False)
+            for record in reversed(person.submissions)]
     values = gradebook.values_submitted(session, person, gradebook.published_problems(session))
     context = {"submissions": mine, "rules": rules(course, person, now()), "values": values, "refusal": refusal}
     return page.render("student.html", context, status=status, headers=headers)
