@@ -11,7 +11,8 @@ one address signs in at once.
 The counts live in the web process's memory: with several web processes
 behind a proxy, each keeps its own, so an address may send up to LIMIT
 wrong tokens a minute to each of them. The client address is the socket's
-peer, or what a trusted proxy forwards (uvicorn's ``--forwarded-allow-ips``).
+peer, or what a trusted proxy forwards (uvicorn trusts 127.0.0.1, and the
+addresses in ``$FORWARDED_ALLOW_IPS``).
 """
 
 import collections
