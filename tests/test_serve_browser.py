@@ -257,7 +257,9 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     grading.join()
     assert any(text.startswith("running") for text in seen), seen
     assert browser.execute_script("return window.notReloaded") is True
-    assert browser.find_element(By.ID, "total").text == "100 / 100"
+    total = wait_for(lambda: browser.find_elements(By.ID, "total"), 10,      # the feedback follows its status line
+                     what="the feedback's table")[0]
+    assert total.text == "100 / 100"
     questions = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.feedback tr.question")]
     assert questions[0].startswith("Q1 forward 10 / 10") and questions[-1].startswith("Q6 nn_epoch 10 / 10")
     main = browser.find_element(By.TAG_NAME, "main").text
