@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from . import __version__, bundle, datasets, isolation, reference, scores, submission, supervise, years
+from . import template as template_module
 
 
 def private_paths():
@@ -35,11 +36,16 @@ def detect_sandbox(workspace, limits, disabled_layers=()):
 
 
 class Session:
-    """``year`` grades every submission as that handout year's, instead of the year its files show."""
+    """``year`` grades every submission as that handout year's, instead of the year its files show.
+
+    With ``template``, children are forked from a warm template (``template.py``)
+    where that keeps every layer of the sandbox, else exec'd; ``children`` says which, and why.
+    """
 
     def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False,
-                 year=None):
+                 year=None, template=False):
         self.workspace = isolation.Workspace()
+        self.template = None
         try:
             self.limits = limits or isolation.Limits()
             self.sandbox = detect_sandbox(self.workspace, self.limits, disabled_layers)
@@ -50,11 +56,29 @@ class Session:
             self._references = {}
             self._lock = threading.Lock()   # jobs of a batch share the references and the staging counter
             self.reference(year or bundle.YEAR or years.DEFAULT_YEAR)  # a reference that cannot be had fails here
+            self.children = ({"start": "exec", "why": "no template was asked for (--no-template, or one submission)"}
+                             if not template else self._start_template())
         except BaseException:
-            self.workspace.close()
+            self.close()
             raise
         self.strict = strict
         self._count = 0
+
+    def _start_template(self):
+        """Start the template if forked children keep every layer here; how children start, and why."""
+        why = self.sandbox.why_not_forked()
+        if why is None:
+            try:
+                started = template_module.Template(self.sandbox)
+            except template_module.TemplateError as exc:
+                why = str(exc)
+            else:
+                why = supervise.probe_forked(self.sandbox, started)
+                if why is None:
+                    self.template = started
+                    return {"start": "forked"}
+                started.close()
+        return {"start": "exec", "why": why}
 
     def reference(self, year):
         """The reference of that handout year, loaded (or recomputed) on first use."""
@@ -74,10 +98,14 @@ class Session:
         self.close()
 
     def close(self):
+        if self.template is not None:
+            self.template.close()
+            self.template = None
         self.workspace.close()
 
-    def environment(self, staged, applied_layers, slot=0):
-        """What a result was graded with; ``applied_layers`` are those the child reported applying."""
+    def environment(self, staged, applied_layers, slot=0, children=None):
+        """What a result was graded with; ``applied_layers`` are those the child reported applying, and
+        ``children`` how the children started, when it differs from the session's way."""
         ref = self.reference(staged.year)
         return {
             "python": platform.python_version(),
@@ -89,7 +117,8 @@ class Session:
             "data_description": self.dataset.describe(),
             "seed": self.seed,
             "sandbox": dict(self.sandbox.summary(), applied=applied_layers,
-                            uid=self.workspace.uid(slot) if self.sandbox.on("uid") else None),
+                            uid=self.workspace.uid(slot) if self.sandbox.on("uid") else None,
+                            children=children or self.children),
         }
 
     def stage(self, path, year=None):
@@ -112,7 +141,7 @@ class Session:
                                  data=self.dataset.child_paths(), seed=self.seed, year=staged.year,
                                  student=years.student_functions(staged.year),
                                  case_timeouts=self.reference(staged.year).case_timeouts(), slot=slot, abort=abort,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, template=self.template)
 
     def grade(self, staged, slot=0, abort=None, on_progress=None):
         """The result of a staged submission; None when ``abort`` was set before it finished.
@@ -146,7 +175,7 @@ class Session:
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},
             "restarts": execution.restarts,
-            "environment": self.environment(staged, execution.layers, slot),
+            "environment": self.environment(staged, execution.layers, slot, execution.children),
             "fingerprint": self.fingerprint(staged),
             "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),

@@ -17,6 +17,7 @@ import sys
 import time
 
 from . import isolation, scores
+from .template import TemplateError
 from .kit import wire
 
 SIGNAL_MEANINGS = {
@@ -57,6 +58,7 @@ class Execution:
     aborted: bool = False    # stopped from outside (an interrupted batch): not a result
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
+    children: dict | None = None   # {"start": "forked"}, or exec and why, when a template was given
 
 
 class OutputCapture:
@@ -83,25 +85,40 @@ class OutputCapture:
 
 
 class Child:
-    """One started child: its process, its pipes, and the frames read so far."""
+    """One started child: its process, its pipes, and the frames read so far.
 
-    def __init__(self, sandbox, slot, config, uid, wrapper=()):
+    It is exec'd (under ``wrapper``, bubblewrap's command), or forked from
+    ``template`` (``grading`` says it begins a grading, which the template counts).
+    """
+
+    def __init__(self, sandbox, slot, config, uid, wrapper=(), template=None, grading=False):
         self.sandbox = sandbox
         self.uid = uid
         self.wrapped = bool(wrapper)
+        self.forked = template is not None
         read_fd, write_fd = os.pipe()
-        config = dict(config, channel_fd=write_fd)
         env = isolation.child_env(config["scratch"])
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [*wrapper, sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
-             isolation.config_json(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
-            env=env, cwd=config["scratch"], start_new_session=True,
-        )
-        os.close(write_fd)
+        try:
+            if self.forked:
+                self.process = template.spawn(config, env, write_fd, grading)
+            else:
+                self.process = subprocess.Popen(
+                    [*wrapper, sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
+                     isolation.config_json(dict(config, channel_fd=write_fd))],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
+                    env=env, cwd=config["scratch"], start_new_session=True,
+                )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         self.channel = read_fd
-        self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
+        if self.forked:
+            self.pidfd = self.process.pidfd
+        else:
+            self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
         limits = sandbox.limits
         self.reader = wire.FrameReader(limits.max_value_bytes, limits.max_run_bytes)
         self.stdout = OutputCapture(limits.max_output_bytes)
@@ -146,13 +163,15 @@ class Child:
 
     def stop(self):
         """Kill the child and everything it started; reap it; keep what it wrote before dying."""
+        if self.status is None and self.forked:
+            self.process.kill()
+            self.status, self.rusage = self.process.wait4()
         if self.status is None:
             # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.
             try:
                 os.kill(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if self.status is None:
             _, self.status, self.rusage = os.wait4(self.process.pid, 0)
             self.process.returncode = os.waitstatus_to_exitcode(self.status)
         isolation.sweep(self.uid, self.process.pid)
@@ -194,10 +213,11 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=()):
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(),
+                  forked=False):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
-    plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
+    plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir], forked=forked)
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
@@ -205,10 +225,12 @@ def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocke
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
-def probe(sandbox):
-    """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
-    uid, wrapper, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {})
-    child = Child(sandbox, PROBE_SLOT, config, uid, wrapper)
+def _probe_child(sandbox, template=None):
+    """The child started (or forked from ``template``) to probe the plan; and what it said of its layers."""
+    forked = template is not None
+    uid, wrapper, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {},
+                                         forked=forked)
+    child = Child(sandbox, PROBE_SLOT, config, uid, wrapper, template)
     confined = None
     try:
         for event in child.frames(lambda: child.started + sandbox.limits.startup_timeout):
@@ -219,6 +241,29 @@ def probe(sandbox):
     except wire.WireError:
         pass
     child.stop()
+    return child, confined
+
+
+def probe_forked(sandbox, template):
+    """None if a child forked from ``template`` applies every layer ``sandbox.forked_layers`` names; else why not."""
+    try:
+        child, confined = _probe_child(sandbox, template)
+    except (OSError, TemplateError) as exc:
+        return f"the template could not fork a child ({exc})"
+    if confined is None:
+        return (f"a forked child {child.describe_end(sandbox.limits.memory_bytes)} before it confined itself: "
+                f"{child.stderr.text()[-300:]}")
+    if confined.get("error"):
+        return f"a forked child could not apply {confined['error']}"
+    missing = [layer for layer in sandbox.forked_layers() if confined["layers"].get(layer) != "on"]
+    if missing:
+        return f"a forked child could not apply {', '.join(missing)}"
+    return None
+
+
+def probe(sandbox):
+    """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
+    child, confined = _probe_child(sandbox)
     if confined and not confined.get("error"):
         return None
     if confined:
@@ -233,19 +278,25 @@ def probe(sandbox):
 
 
 def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0,
-            abort=None, on_progress=None):
+            abort=None, on_progress=None, template=None):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
     ``cases`` empty runs every case of the handout ``year`` (the reference run).
     ``student`` lists that handout's student functions as ``(module, qualified
     name)``. When the event ``abort`` is set, the child is killed and the
     execution returned marked ``aborted``. ``on_progress(done, total)`` hears
-    each time a case finishes. Returns an ``Execution``.
+    each time a case finishes. Children are forked from ``template`` when one
+    is given and it can (else exec'd, and ``children`` says why). Returns an
+    ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
     started = time.monotonic()
     execution = Execution(cases={case: CaseRun(case) for case in cases})
+    if template is not None:
+        unfit = template.unfit()
+        execution.children = {"start": "exec", "why": unfit} if unfit else {"start": "forked"}
+        template = None if unfit else template
     remaining = list(cases)
     blocked = {}
     stdout, stderr = OutputCapture(limits.max_output_bytes), OutputCapture(limits.max_output_bytes)
@@ -264,9 +315,18 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if abort is not None and abort.is_set():
             execution.aborted = True
             break
-        uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
-                                             year, student)
-        child = Child(sandbox, slot, config, uid, wrapper)
+        child = None
+        if template is not None:
+            uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
+                                                 year, student, forked=True)
+            try:
+                child = Child(sandbox, slot, config, uid, template=template, grading=execution.restarts == 0)
+            except (OSError, TemplateError) as exc:
+                template, execution.children = None, {"start": "exec", "why": f"the template failed: {exc}"}
+        if child is None:
+            uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining,
+                                                 blocked, year, student)
+            child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress)
         if progress == "aborted":
             execution.aborted = True
