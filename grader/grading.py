@@ -35,6 +35,53 @@ def detect_sandbox(workspace, limits, disabled_layers=()):
     return isolation.detect(workspace, limits, supervise.probe, private_paths(), disabled_layers)
 
 
+def on_disk():
+    """What gradings depend on that can change under a long-running session: the kit with its suites,
+    the grader's own modules, the published references. ``{part: [(file, modified, size), ...]}``."""
+    def listed(paths):
+        found = []
+        for path in sorted(paths):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return found
+
+    kit = set(reference.kit_files())
+    return {"the suites and the kit": listed(kit),
+            "the grader's own files": listed(set(reference.PACKAGE_DIR.rglob("*.py")) - kit),
+            "the published reference": listed(reference.published_root().glob(f"*/{reference.VALUES}"))
+            + listed(reference.published_root().glob(f"*/{reference.MANIFEST}"))}
+
+
+def start_template(sandbox):
+    """``(template, children)``: a started template if children forked from it keep every layer of
+    ``sandbox``, else None; and how children start (``{"start": "forked"}``, or exec and why)."""
+    why = sandbox.why_not_forked()
+    if why is None:
+        try:
+            started = template_module.Template(sandbox)
+        except template_module.TemplateError as exc:
+            why = str(exc)
+        else:
+            why = supervise.probe_forked(sandbox, started)
+            if why is None:
+                return started, {"start": "forked"}
+            started.close()
+    return None, {"start": "exec", "why": why}
+
+
+def describe_children(sandbox, children):
+    """One line for ``grader doctor``: how grading children start, and whether they keep every layer."""
+    if children["start"] != "forked":
+        return f"exec'd, each from a fresh interpreter: a template cannot be used ({children['why']})"
+    if sandbox.on("bubblewrap"):
+        return ("forked from a warm template, every layer kept: bubblewrap's namespaces (mount, network, PID, IPC, "
+                "UTS) made by the forked child itself")
+    return "forked from a warm template, every layer kept"
+
+
 class Session:
     """``year`` grades every submission as that handout year's, instead of the year its files show.
 
@@ -44,8 +91,9 @@ class Session:
 
     def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False,
                  year=None, template=False):
-        self.workspace = isolation.Workspace()
+        self.workspace = isolation.Workspace()   # it holds a copy of the kit taken now
         self.template = None
+        self._on_disk = on_disk()
         try:
             self.limits = limits or isolation.Limits()
             self.sandbox = detect_sandbox(self.workspace, self.limits, disabled_layers)
@@ -65,20 +113,15 @@ class Session:
         self._count = 0
 
     def _start_template(self):
-        """Start the template if forked children keep every layer here; how children start, and why."""
-        why = self.sandbox.why_not_forked()
-        if why is None:
-            try:
-                started = template_module.Template(self.sandbox)
-            except template_module.TemplateError as exc:
-                why = str(exc)
-            else:
-                why = supervise.probe_forked(self.sandbox, started)
-                if why is None:
-                    self.template = started
-                    return {"start": "forked"}
-                started.close()
-        return {"start": "exec", "why": why}
+        self.template, children = start_template(self.sandbox)
+        return children
+
+    def changed(self):
+        """What changed on disk since this session started (a long-running worker then starts a new
+        session, with a new copy of the kit, a new template and the references read again), or None."""
+        now = on_disk()
+        changed = [part for part, files in now.items() if files != self._on_disk.get(part)]
+        return ", ".join(changed) or None
 
     def reference(self, year):
         """The reference of that handout year, loaded (or recomputed) on first use."""

@@ -25,6 +25,8 @@ SIGNAL_MEANINGS = {
     signal.SIGXCPU: "CPU time limit reached", signal.SIGXFSZ: "file size limit reached",
     signal.SIGBUS: "bus error", signal.SIGFPE: "arithmetic fault", signal.SIGTERM: "terminated",
 }
+# Deaths outside any case that a limit of the sandbox explains: the submission's (see ``_watch``).
+SANDBOX_LIMIT_SIGNALS = {signal.SIGXCPU, signal.SIGXFSZ}
 PROBE_SLOT = 999
 REFERENCE_SLOT = 998   # computing a reference while jobs grade in slots 0, 1, ...
 CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
@@ -59,6 +61,11 @@ class Execution:
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
     children: dict | None = None   # {"start": "forked"}, or exec and why, when a template was given
+    lost: list = dataclasses.field(default_factory=list)   # deaths not the submission's doing (one is retried)
+
+
+class GradingError(isolation.SandboxError):
+    """The grading could not be finished for reasons that are not the submission's: no result."""
 
 
 class OutputCapture:
@@ -164,17 +171,20 @@ class Child:
     def stop(self):
         """Kill the child and everything it started; reap it; keep what it wrote before dying."""
         if self.status is None and self.forked:
-            self.process.kill()
+            self.process.kill()   # its keeper kills its process group, itself last
             self.status, self.rusage = self.process.wait4()
+            isolation.sweep(self.uid, None)
         if self.status is None:
             # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.
             try:
                 os.kill(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+            # Swept before it is reaped: the pid of a reaped child, its process group's id, may be
+            # anyone's by the time of the sweep on a busy machine.
+            isolation.sweep(self.uid, self.process.pid)
             _, self.status, self.rusage = os.wait4(self.process.pid, 0)
             self.process.returncode = os.waitstatus_to_exitcode(self.status)
-        isolation.sweep(self.uid, self.process.pid)
         leftovers = []
         for fd in [self.channel, *self.outputs]:
             while select.select([fd], [], [], 0)[0]:
@@ -331,6 +341,9 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if progress == "aborted":
             execution.aborted = True
             break
+        if progress == "lost" and len(execution.lost) > 1:   # retried once already
+            raise GradingError("the grading process died twice, neither time the submission's doing: "
+                               + "; then ".join(execution.lost))
         stdout.absorb(child.stdout)
         stderr.absorb(child.stderr)
         remaining = [case for case in remaining if not _finished(execution.cases[case])]
@@ -419,10 +432,32 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
         run.duration = time.monotonic() - state["since"]
         run.output = _case_output(child, state)
         return "died"
+    if not _pinned_on_submission(child, state, limits):
+        execution.lost.append(what)
+        execution.notes.append(f"outside any case, {what}: not the submission's doing, so it was started again")
+        return "lost"
     execution.notes.append(f"outside any case, {what}")
     if not state["progress"]:
         return "stuck"
     return "died"
+
+
+def _pinned_on_submission(child, state, limits):
+    """Whether a death outside any case (and outside the submission's import) is the submission's.
+
+    It is when a limit of the sandbox ended the process (CPU, file size,
+    memory), or when what it sent broke the wire format (only code running
+    in the child could do that). Anything else - a kill from outside, a start
+    that timed out on a busy machine, a crash in the grader's own code - is
+    not, and must never be scored.
+    """
+    if state["failure"]:
+        return state["failure"][0] == "wire"
+    code = os.waitstatus_to_exitcode(child.status)
+    if child.wrapped and 128 < code <= 128 + 64:
+        code = 128 - code
+    memory = child.rusage is not None and child.rusage.ru_maxrss * 1024 > 0.8 * limits.memory_bytes
+    return memory or (code < 0 and -code in SANDBOX_LIMIT_SIGNALS)
 
 
 def _case_output(child, state):

@@ -36,6 +36,7 @@ STATUS = struct.Struct("<iq")   # as kit/template.py writes it: wait status, pea
 MAX_MESSAGE = 1 << 20
 REPLY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
+KILL_GRACE = 2.0
 START_ROOM = 128 * 1024 * 1024   # what a grading maps beyond the template's own imports before its first case
 
 
@@ -62,8 +63,14 @@ class Forked:
         self.returncode = None
 
     def kill(self):
+        """Ask the keeper to kill the child's process group, itself with it (SIGKILL if it does not at once)."""
+        self._signal(signal.SIGTERM)
+        if not select.select([self.pidfd], [], [], KILL_GRACE)[0]:
+            self._signal(signal.SIGKILL)
+
+    def _signal(self, number):
         try:
-            signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            signal.pidfd_send_signal(self.pidfd, number)
         except ProcessLookupError:
             pass
 

@@ -23,7 +23,8 @@ Each request forks a keeper, which the grader watches and kills through a pidfd:
   of the init tears down the whole PID namespace.
 
 The keeper watches the grader through a pidfd and exits when the grader is gone;
-the processes below it die with it (PR_SET_PDEATHSIG). The template too exits
+the processes below it die with it (PR_SET_PDEATHSIG). It kills its process
+group when it ends, and when the grader stops the child (SIGTERM). The template too exits
 when the grader is gone or closes the socket; its children do not need it.
 """
 
@@ -34,6 +35,7 @@ import json
 import os
 import resource
 import select
+import signal
 import socket
 import struct
 import sys
@@ -157,8 +159,15 @@ def _arrange(fds, grader):
 
 
 def _keeper(config, env, fds, grader):
-    """Not tied to the template, which may be replaced while its children grade: to the grader only."""
+    """Not tied to the template, which may be replaced while its children grade: to the grader only.
+
+    It leads the process group of everything below it, and ends by killing that
+    group: on SIGTERM (how the grader stops a child), or once it has recorded
+    how the grading process ended. While it lives, no other process can take
+    the group's id, as one could from a sweep of a reaped child's group.
+    """
     os.setsid()
+    signal.signal(signal.SIGTERM, _kill_group)
     _arrange(fds, grader)
     os.environ.clear()
     os.environ.update(env)
@@ -193,17 +202,23 @@ def _keep(child, on_clean_exit):
     while True:
         ready, _, _ = select.select([pidfd, GRADER_FD], [], [])
         if GRADER_FD in ready:
-            os._exit(0)   # the grader is gone: what runs below dies with this process
+            _kill_group()   # the grader is gone: so is everything it started
         pid, status, usage = os.wait4(child, os.WNOHANG)
         if pid:
             break
     if on_clean_exit or not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0):
         os.write(STATUS_FD, STATUS.pack(status, usage.ru_maxrss))
-    os._exit(0)
+    _kill_group()
+
+
+def _kill_group(*_):
+    """Whatever the grading left in this keeper's process group, and the keeper itself."""
+    os.killpg(0, signal.SIGKILL)
 
 
 def _init(config, layers, libc):
     """PID 1 of the child's PID namespace: build the view, fork the grading process, record how it ended."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     confine.die_with_parent(None)
     if config["plan"].get("view"):
         try:
@@ -227,6 +242,7 @@ def _init(config, layers, libc):
 
 def _grading(config, layers, parent):
     """The grading process: its rlimits and uid, then the rest of an exec'd child's life."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.close(STATUS_FD)
     os.close(GRADER_FD)
     plan = config["plan"]
