@@ -67,9 +67,10 @@ class Limits:
     max_output_bytes: int = 64 * 1024
     max_restarts: int = 25
     # The template children are forked from (grader/template.py): replaced after this many
-    # gradings, or when its resident memory grows past this (also its address-space limit).
+    # gradings, or when its resident memory grows past this; nor may it map more than this
+    # beyond what it mapped once warm.
     template_gradings: int = 200
-    template_memory_bytes: int = 1024 * MiB
+    template_memory_bytes: int = 256 * MiB
 
     def rlimits(self, with_processes):
         limits = {"address_space": self.memory_bytes, "cpu": [self.cpu_seconds, self.cpu_seconds + 10],
@@ -291,8 +292,10 @@ def bwrap_command(view, keep_setuid):
     Run by root, bubblewrap drops every capability; the child keeps just the two
     it needs to change to its unprivileged uid, which it does at once.
     """
+    # /tmp as the child's own namespaces make it (``confine.build_view``): private, small, writable by anyone
     command = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-               "--die-with-parent", "--new-session", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+               "--die-with-parent", "--new-session", "--dev", "/dev", "--proc", "/proc",
+               "--perms", "1777", "--size", str(view["tmp_size"]), "--tmpfs", "/tmp"]
     if keep_setuid:
         # no user namespace, which would map no uid but root's
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]

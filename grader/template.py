@@ -14,9 +14,9 @@ nothing it could not read anyway. The expected values stay in the grader's
 process, which no child shares memory with.
 
 It is replaced when it dies, after ``Limits.template_gradings`` gradings, and
-when its resident memory grows past ``Limits.template_memory_bytes`` (which
-also bounds its address space). Children do not depend on it once forked, so
-replacing it never disturbs a grading.
+when its resident memory grows past ``Limits.template_memory_bytes``, which
+also bounds how far its address space may grow. Children do not depend on it
+once forked, so replacing it never disturbs a grading.
 """
 
 import dataclasses

@@ -62,11 +62,12 @@ def serve(config):
     except BaseException:
         control.send(json.dumps({"error": traceback.format_exc()[-2000:]}).encode())
         os._exit(1)
-    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
-    resource.setrlimit(resource.RLIMIT_AS, (config["memory_bytes"], hard))   # its own memory stays bounded
     # What the template holds is never garbage: children's collections skip it, and leave its pages shared.
     gc.freeze()
-    control.send(json.dumps({"ready": True, "vsz": _vm_bytes("VmSize")}).encode())
+    vsz = _vm_bytes("VmSize")
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (vsz + config["memory_bytes"], hard))   # it never grows far
+    control.send(json.dumps({"ready": True, "vsz": vsz}).encode())
     while True:
         ready, _, _ = select.select([control, grader], [], [], REAP_EVERY)
         _reap()
