@@ -1,8 +1,9 @@
 """grader serve survives its workers and its own restarts: every submission is graded exactly once.
 
 Real processes on loopback: ``grader serve`` with its worker processes, a
-worker killed with SIGKILL in the middle of a job, and the whole service
-stopped and started again while ten submissions wait.
+worker killed with SIGKILL in the middle of a job (one of its grading
+processes, or the whole ``grader worker``), and nothing of it left running;
+the whole service stopped and started again while ten submissions wait.
 """
 
 import os
@@ -12,7 +13,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from service import Server, database, make_course, wait_for, zipped  # noqa: E402
+from service import (Server, commands, database, make_course, process_tree, still_running, wait_for,  # noqa: E402
+                     zipped)
 
 EXPECTED = {"alice": 100.0, "bob": 54.8506}
 
@@ -58,12 +60,43 @@ def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
         sent = submit_all(server, tokens, ["alice", "bob"] * 3)
         victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
                                        None), 60, every=0.05, what="a job halfway through")
+        grading = process_tree(int(victim["owner"].split("/")[1]))   # the process, its template, its children
         os.kill(int(victim["owner"].split("/")[1]), signal.SIGKILL)
+        assert len(grading) >= 2
+        wait_for(lambda: not still_running(grading), 10, every=0.1,
+                 what=f"the end of the killed process's children ({commands(grading)})")
         wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
         found = assert_graded_once(folder, sent)
         attempts = {job["id"]: job["attempts"] for job in found}
         assert attempts.pop(victim["id"]) == 2            # killed once, then graded by a worker alive
         assert set(attempts.values()) == {1}
+    finally:
+        server.close()
+
+
+def worker_of(server):
+    """The ``grader worker`` process that ``grader serve`` runs beside the web app."""
+    return next(pid for pid in process_tree(server.process.pid)
+                if b"worker" in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0"))
+
+
+def test_a_grader_worker_killed_with_sigkill_leaves_no_process_and_each_job_is_graded_once(tmp_path):
+    folder = tmp_path / "course"
+    tokens = make_course(folder, lease_seconds=6)
+    server = Server(folder, workers=1).start()
+    try:
+        sent = submit_all(server, tokens, ["alice", "bob"] * 2)
+        victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
+                                       None), 60, every=0.05, what="a job halfway through")
+        killed = worker_of(server)
+        everything = process_tree(killed)   # Huey's processes, their templates, the grading processes
+        os.kill(killed, signal.SIGKILL)     # the worker alone: what it started must follow it
+        assert len(everything) >= 4, commands(everything)
+        wait_for(lambda: not still_running(everything), 10, every=0.1,
+                 what=f"the end of every process of the killed worker ({commands(everything)})")
+        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        found = assert_graded_once(folder, sent)   # by the worker grader serve started in its place
+        assert {job["id"]: job["attempts"] for job in found if job["attempts"] != 1} == {victim["id"]: 2}
     finally:
         server.close()
 
