@@ -67,9 +67,10 @@ class Limits:
     max_output_bytes: int = 64 * 1024
     max_restarts: int = 25
     # The template children are forked from (grader/template.py): replaced after this many
-    # gradings, or when its resident memory grows past this; nor may it map more than this
-    # beyond what it mapped once warm.
-    template_gradings: int = 200
+    # gradings ($NEEDLE_GRADER_TEMPLATE_GRADINGS), or when its resident memory grows past this;
+    # nor may it map more than this beyond what it mapped once warm.
+    template_gradings: int = dataclasses.field(
+        default_factory=lambda: int(os.environ.get("NEEDLE_GRADER_TEMPLATE_GRADINGS") or 200))
     template_memory_bytes: int = 256 * MiB
 
     def rlimits(self, with_processes):

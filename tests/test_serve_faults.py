@@ -125,3 +125,44 @@ def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(
         assert {job["attempts"] for job in found} == {1}   # a job given back on stopping used up no attempt
     finally:
         server.close()
+
+
+def test_a_grading_that_dies_twice_for_no_fault_of_the_submission_is_tried_again_then_costs_nothing(tmp_path,
+                                                                                                   monkeypatch):
+    """Every grading process killed from outside before its first case: no score, two attempts, then
+    could not grade, and the submission does not count towards the student's limits."""
+    from fastapi.testclient import TestClient
+
+    from grader import supervise
+    from grader.serve.app import create_app
+    from grader.serve.models import Job, Submission
+    from grader.serve.store import Location
+    from service import grade_queued
+
+    started = supervise.Child.__init__
+
+    def killed_at_once(child, *args, **kwargs):
+        started(child, *args, **kwargs)
+        if args[2]["mode"] == "grade":
+            os.kill(child.process.pid, signal.SIGKILL)
+
+    folder = tmp_path / "course"
+    tokens = make_course(folder)
+    monkeypatch.setattr(supervise.Child, "__init__", killed_at_once)
+    with TestClient(create_app(Location.of_folder(folder), reaper=False)) as client:
+        reply = client.post("/api/submissions", headers={"Authorization": f"Bearer {tokens['ann']}"},
+                            files={"archive": ("hw1.zip", zipped("alice"))})
+        assert reply.status_code == 202, reply.text
+        assert grade_queued(folder) == [1, 1]          # tried, given back, tried again
+        shown = client.get("/api/submissions/1", headers={"Authorization": f"Bearer {tokens['ann']}"}).json()
+    db = database(folder)
+    with db.session() as session:
+        job, record = session.get(Job, 1), session.get(Submission, 1)
+        assert (job.state, job.internal, job.attempts, job.result, record.counts_for_limits) == (
+            "failed", True, 2, None, False)
+        assert job.error == ("the service could not grade this (the grading process died twice, neither time the "
+                             "submission's doing: the process was killed by signal SIGKILL (killed); then the process "
+                             "was killed by signal SIGKILL (killed)); it was tried 2 times. This is not your fault, "
+                             "and it uses up none of your submissions: your instructor sees it and can regrade it")
+    db.close()
+    assert shown["status"] == "could not grade"

@@ -6,6 +6,7 @@ sample and corpus tests grade through the template too (``grading_session`` in
 conftest.py), with the verdicts they always expected.
 """
 
+import json
 import os
 import platform
 import re
@@ -284,3 +285,19 @@ def test_a_sweep_never_reaches_a_process_that_took_a_reaped_child_s_pid(tmp_path
         for process in bystanders:
             process.kill()
             process.wait()
+
+
+def test_grader_run_forks_for_a_class_execs_for_one_submission_and_with_no_template(tmp_path, run_grader):
+    cases = ["--suite", "forward", "--case", "negate", "--year", "2022", "--quiet"]
+    started = {}
+    for label, extra in (("class", []), ("no-template", ["--no-template"])):
+        out = tmp_path / label
+        completed, _ = run_grader("run", "submissions/alice", "submissions/bob", *cases, *extra, "--out-dir", str(out))
+        assert completed.returncode == 0, completed.stderr
+        started[label] = {json.loads((out / f"{name}.json").read_text())["environment"]["sandbox"]["children"]["start"]
+                          for name in ("alice", "bob")}
+    completed, result = run_grader("run", "submissions/alice", *cases, "--out", str(tmp_path / "one.json"))
+    assert completed.returncode == 0, completed.stderr
+    assert started["no-template"] == {"exec"} and result["environment"]["sandbox"]["children"] == {
+        "start": "exec", "why": "no template was asked for (--no-template, or one submission)"}
+    assert started["class"] == {"forked"}
