@@ -26,16 +26,21 @@ def main():
     """Grade needle (CMU 10-714 homework 1) submissions offline, against the reference solution."""
 
 
-def _limits(timeout, memory_mb):
+def _limits(timeout, memory_mb, budget=None):
     limits = isolation.Limits()
     if timeout is not None:
         limits.case_timeout = timeout
     if memory_mb is not None:
         limits.memory_bytes = memory_mb * isolation.MiB
+    if budget is not None:
+        limits.submission_budget = budget
     return limits
 
 
 def limit_options(command):
+    command = click.option("--budget", type=click.FloatRange(min=0, min_open=True),
+                           help=f"Wall-clock seconds for all cases of one submission; cases not run by then score 0 "
+                                f"[default: {isolation.Limits.submission_budget:g}].")(command)
     command = click.option("--memory-mb", type=click.IntRange(min=256),
                            help=f"Address-space limit of the submission's process "
                                 f"[default: {isolation.Limits.memory_bytes // isolation.MiB}].")(command)
@@ -71,8 +76,8 @@ RESULT_FORMATS = {"needle-grader": lambda result: result, "gradescope": gradesco
               help="Start every grading process afresh, instead of forking it from a warm template (the way for "
                    "more than one submission).")
 @verbose_option
-def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, year,
-        strict, result_format, as_json, no_template, verbose):
+def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, budget,
+        year, strict, result_format, as_json, no_template, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
     paths = list(paths) + (batch.find_submissions(batch_dir) if batch_dir else [])
     if not paths:
@@ -84,7 +89,7 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
     if out_dir and twins:
         raise click.UsageError(f"several submissions are named {', '.join(twins)}: their results would overwrite "
                                "each other in --out-dir")
-    limits = _limits(timeout, memory_mb)
+    limits = _limits(timeout, memory_mb, budget)
     if jobs is None:
         jobs, lowered = batch.default_jobs(limits.memory_bytes) if len(paths) > 1 else (1, None)
         if lowered:
@@ -229,12 +234,12 @@ def publish(data_dir, seed):
 @case_option
 @limit_options
 @year_option
-def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb, year):
+def diff(path, code, data_dir, seed, suites, cases, timeout, memory_mb, budget, year):
     """Show, case by case, where a submission's values differ from the reference's."""
     if code:
         click.echo(code_diff(path, year))
         return
-    with grading.Session(data_dir, seed, _limits(timeout, memory_mb), suites, cases, year=year) as session:
+    with grading.Session(data_dir, seed, _limits(timeout, memory_mb, budget), suites, cases, year=year) as session:
         staged = session.stage(path)
         execution = session.execute(staged)
         for line in value_diff(session.reference(staged.year), execution, staged.directory):
@@ -316,12 +321,7 @@ def student_kit_command(out_dir, year, seed):
 
     It holds the expected values of one year and seed, on generated data: grade with another seed.
     """
-    workspace = isolation.Workspace()
-    try:
-        sandbox = grading.detect_sandbox(workspace, isolation.Limits())
-        wheel = student_kit.build(out_dir, reference.load(sandbox, datasets.generated(workspace.data_dir), seed, year))
-    finally:
-        workspace.close()
+    wheel = student_kit.build_for(out_dir, year, seed)
     click.echo(f"wrote {wheel}: students run `pip install {wheel.name}`, then `{check.COMMAND} PATH` "
                f"(the {year} handout, seed {seed})")
 

@@ -54,9 +54,9 @@ class Limits:
     case_timeout: float | None = None  # overrides every case's own timeout when set
     default_case_timeout: float = 60.0
     startup_timeout: float = 60.0
-    # All cases of one submission together: a submission that hangs in every case
-    # must not hold a batch for cases x timeout.
-    submission_budget: float = 1200.0
+    # All cases of one submission together (None: no budget): a submission that hangs
+    # must not hold a batch, or a course's worker, for cases x timeout.
+    submission_budget: float | None = 120.0
     memory_bytes: int = 3 * 1024 * MiB
     cpu_seconds: int = 1800
     file_size_bytes: int = 64 * MiB

@@ -16,10 +16,11 @@ from . import isolation, reference, supervise, years
 def compute(sandbox, dataset, seed, year):
     """Run every case of the year on its reference solution, in a child that runs nothing else.
 
-    It runs under the default limits: limits tightened for grading a submission
-    (``--timeout``, ``--memory-mb``) are not meant for the reference.
+    It runs under the default limits, without a time budget: limits tightened for
+    grading a submission (``--timeout``, ``--memory-mb``, ``--budget``) are not meant
+    for the reference.
     """
-    sandbox = dataclasses.replace(sandbox, limits=isolation.Limits())
+    sandbox = dataclasses.replace(sandbox, limits=isolation.Limits(submission_budget=None))
     staged = pathlib.Path(sandbox.workspace.root) / f"reference-solution-{year}"
     shutil.rmtree(staged, ignore_errors=True)
     years.write_handout(staged, with_solutions=True, year=year)

@@ -102,11 +102,15 @@ def common_messages(klass):
 
 def distribution(klass):
     """How many totals fall in each tenth of the maximum."""
-    bins = [0] * BINS
-    for result in klass.results:
-        share = result["score"] / result["max_score"] if result["max_score"] else 0.0
-        bins[min(int(share * BINS), BINS - 1)] += 1
-    return bins
+    return bins([result["score"] / result["max_score"] if result["max_score"] else 0.0 for result in klass.results])
+
+
+def bins(shares):
+    """How many of ``shares`` (0..1) fall in each tenth: 0-10% ... 90-100%, the full mark in the last."""
+    counts = [0] * BINS
+    for share in shares:
+        counts[min(max(int(share * BINS), 0), BINS - 1)] += 1
+    return counts
 
 
 def summary_lines(klass):
@@ -165,11 +169,12 @@ def write_csv(klass, path):
 
 
 SCRIPT = """
-document.querySelectorAll("table.sortable th").forEach(function (header, column) {
-  header.addEventListener("click", function () {
-    var table = header.closest("table"), body = table.tBodies[0];
+document.querySelectorAll("table.sortable th button").forEach(function (button) {
+  button.addEventListener("click", function () {
+    var header = button.closest("th"), table = header.closest("table"), body = table.tBodies[0];
+    var column = Array.prototype.indexOf.call(header.parentNode.cells, header);
     var ascending = header.getAttribute("aria-sort") !== "ascending";
-    table.querySelectorAll("th").forEach(function (other) { other.removeAttribute("aria-sort"); });
+    table.querySelectorAll("th[aria-sort]").forEach(function (other) { other.removeAttribute("aria-sort"); });
     header.setAttribute("aria-sort", ascending ? "ascending" : "descending");
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
@@ -187,15 +192,17 @@ STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th { background: #f0f0f0; cursor: pointer; user-select: none; }
-th[aria-sort="ascending"]::after { content: " \\25B2"; }
-th[aria-sort="descending"]::after { content: " \\25BC"; }
+th { background: #f0f0f0; }
+th button { font: inherit; font-weight: bold; background: none; border: 0; padding: 0; cursor: pointer; }
+th[aria-sort="ascending"] button::after { content: " \\25B2"; }
+th[aria-sort="descending"] button::after { content: " \\25BC"; }
 td.name, th.name { text-align: left; }
 pre { background: #f7f7f7; padding: 0.5em; overflow-x: auto; white-space: pre-wrap; }
 mark { background: #ffe08a; }
 .failed { color: #a00; } .tip { color: #066; }
 details { margin: 0.3em 0; }
 .pair { display: flex; gap: 1em; } .pair > div { flex: 1; min-width: 0; }
+svg { max-width: 100%; height: auto; }
 svg text { font-size: 11px; fill: #222; }
 """
 
@@ -204,10 +211,16 @@ def _e(text):
     return html.escape(str(text), quote=True)
 
 
+def _svg(width, height, label):
+    """The opening of an inline SVG chart that scales down to its container, named for screen readers."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">')
+
+
 def _bar_chart(rows, width=640, label_width=300):
     """A horizontal bar chart (inline SVG) of ``[(label, value in 0..1, text)]``."""
     height = 18 * len(rows) + 10
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">']
+    parts = [_svg(width, height, "failure rate per case: " + "; ".join(f"{label} {text}" for label, _, text in rows))]
     for index, (label, value, text) in enumerate(rows):
         y = 5 + 18 * index
         bar = max(0.0, min(1.0, value)) * (width - label_width - 60)
@@ -218,17 +231,19 @@ def _bar_chart(rows, width=640, label_width=300):
     return "".join(parts)
 
 
-def _histogram(bins, width=640, height=180, top=18):
+def histogram(counts, width=640, height=180, top=18, what="students"):
     """The score distribution as vertical bars (inline SVG), each with its count above it."""
-    tallest = max(bins) or 1
-    step = width / len(bins)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 20}" role="img">']
-    for index, count in enumerate(bins):
+    tallest = max(counts) or 1
+    step = width / len(counts)
+    ranges = [f"{index * 100 // len(counts)}-{(index + 1) * 100 // len(counts)}%" for index in range(len(counts))]
+    label = f"{what} per score range: " + ", ".join(f"{where}: {count}" for where, count in zip(ranges, counts))
+    parts = [_svg(width, top + height + 20, label)]
+    for index, count in enumerate(counts):
         bar = height * count / tallest
         x = index * step
         parts.append(f'<rect x="{x + 2:.1f}" y="{top + height - bar:.1f}" width="{step - 4:.1f}" height="{bar:.1f}" '
-                     f'fill="#48a"></rect><text x="{x + step / 2:.1f}" y="{top + height + 14}" text-anchor="middle">'
-                     f'{index * 100 // len(bins)}-{(index + 1) * 100 // len(bins)}%</text>'
+                     f'fill="#36a"></rect><text x="{x + step / 2:.1f}" y="{top + height + 14}" text-anchor="middle">'
+                     f'{ranges[index]}</text>'
                      f'<text x="{x + step / 2:.1f}" y="{top + height - bar - 4:.1f}" text-anchor="middle">'
                      f'{count}</text>')
     parts.append("</svg>")
@@ -242,16 +257,32 @@ def content_security_policy():
 
 
 def render_html(klass, pairs=()):
-    """One self-contained page: the gradebook, two charts, each student's failures, similar pairs."""
+    """One self-contained page: ``render_body``, with its style and its script inline."""
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                      '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                      f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy()}\">",
+                      "<title>needle-grader: class report</title>", f"<style>{STYLE}</style></head><body><main>",
+                      "<h1>Class report</h1>", render_body(klass, pairs),
+                      f"</main><script>{SCRIPT}</script></body></html>"])
+
+
+def _sortable(name, css=""):
+    """A header the page's script sorts by, a button so that the keyboard reaches it."""
+    attribute = f' class="{css}"' if css else ""
+    return f'<th{attribute}><button type="button" class="sort">{_e(name)}</button></th>'
+
+
+def render_body(klass, pairs=()):
+    """The report under its heading: the summary, the gradebook, two charts, each student's failures, similar
+    pairs. The service shows it in its own pages, with ``SCRIPT`` served as a file of its own."""
     suites = list(scores.SUITE_POINTS)
-    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-           f"<meta http-equiv=\"Content-Security-Policy\" content=\"{content_security_policy()}\">",
-           "<title>needle-grader: class report</title>", f"<style>{STYLE}</style></head><body>",
-           "<h1>Class report</h1>",
-           f"<p>{len(klass.results)} graded, {len(klass.not_graded)} could not be graded.</p>",
-           '<h2>Gradebook</h2><table class="sortable" id="gradebook"><thead><tr><th class="name">name</th>'
-           "<th>handout</th><th>total</th>" + "".join(f"<th>{_e(suite)}</th>" for suite in suites) +
-           "<th>status</th></tr></thead><tbody>"]
+    totals = [result["score"] for result in klass.results]
+    figures = (f" Mean {scores.shown(statistics.mean(totals))}, median {scores.shown(statistics.median(totals))}, "
+               f"lowest {scores.shown(min(totals))}, highest {scores.shown(max(totals))}." if totals else "")
+    out = [f'<p class="totals">{len(klass.results)} graded, {len(klass.not_graded)} could not be graded.{figures}</p>',
+           '<h2>Gradebook</h2><div class="scroll"><table class="sortable" id="report-gradebook"><thead><tr>' +
+           _sortable("name", "name") + _sortable("handout") + _sortable("total") +
+           "".join(_sortable(suite) for suite in suites) + _sortable("status") + "</tr></thead><tbody>"]
     for index, result in enumerate(klass.results):
         per_suite = {suite["name"]: suite["score"] for suite in result["suites"]}
         out.append(f'<tr><td class="name" data-sort="{_e(result["name"])}"><a href="#student-{index}">'
@@ -266,8 +297,8 @@ def render_html(klass, pairs=()):
                    '<td data-sort=""></td><td data-sort="-1"></td>' +
                    "".join('<td data-sort="-1"></td>' for _ in suites) +
                    f'<td data-sort="could not grade" title="{_e(entry["error"])}">could not grade</td></tr>')
-    out.append("</tbody></table>")
-    out.append("<h2>Score distribution</h2>" + _histogram(distribution(klass)))
+    out.append("</tbody></table></div>")
+    out.append("<h2>Score distribution</h2>" + histogram(distribution(klass)))
     rates = [row for row in failure_rates(klass) if row[1]][:30]
     out.append("<h2>Cases failed most often</h2>")
     out.append(_bar_chart([(name, failed / seen, f"{failed}/{seen}") for name, failed, seen in rates])
@@ -289,7 +320,6 @@ def render_html(klass, pairs=()):
         out.append("</section>")
     for entry in klass.not_graded:
         out.append(f"<section><h3>{_e(entry['name'])}: could not grade</h3><pre>{_e(entry['error'])}</pre></section>")
-    out.append(f"<script>{SCRIPT}</script></body></html>")
     return "\n".join(out)
 
 

@@ -175,9 +175,15 @@ def brief(case):
     The second line is the case's hint, where it applies; else the likeliest
     failing case elsewhere whose function this case ran; else the innermost
     line of the student's code in a traceback; else how many more values
-    differ. The whole message stays in the JSON and under ``-v``.
+    differ. When a compute of the student's raised where the grader stood in,
+    that leads, and what the case found then follows it. The whole message
+    stays in the JSON and under ``-v``.
     """
     first, *rest = (case["message"] or case["status"]).splitlines() or [""]
+    raised = len(case.get("student_raised") or ())
+    if raised:
+        following = rest[raised - 1:] or rest
+        return [first, following[0]] if following else [first]
     hints = [line for line in rest if line.startswith("hint: ")]
     frames = [line.strip() for line in rest if line.startswith("  ") and line.strip() != "..."]
     values = [line for line in rest if not line.startswith((" ", "hint: ", "("))]

@@ -10,6 +10,13 @@ argument types, stricter habits): it runs and says what it found, but it is
 worth nothing unless grading is strict. When a case fails after running a
 student function that fails the cases grading it, the message names them:
 that is where the cause is.
+
+A compute of the student's that raised where the grader stood in with its own
+answer changes no verdict, but the case's message leads with it, passed or
+not (and the result lists it under ``student_raised``): in the student's own
+package that call would have crashed, so a value that then differs is not
+where to look first. A compute not written yet (``NotImplementedError``) is
+not named: its own forward case says so.
 """
 
 import fractions
@@ -108,14 +115,42 @@ def describe_exception(stage, submission_dir):
     return status, "\n".join(lines)
 
 
+def student_raised(run, submission_dir):
+    """The student's computes that raised in this case where the grader answered: function, exception,
+    message, and where in the submission (``python/needle/ops.py:236``; None if no frame is the student's)."""
+    found = []
+    for entry in run.raised:
+        if entry["exception"] == "NotImplementedError":
+            continue
+        frames = _student_frames(entry, submission_dir)
+        found.append({"function": entry["function"], "exception": entry["exception"], "message": entry["message"],
+                      "where": f"{frames[-1][0]}:{frames[-1][1]}" if frames else None})
+    return found
+
+
+def raised_line(raised):
+    """``Negate.compute raised OverflowError: ... at python/needle/ops.py:236; the grader used its own value
+    and went on``."""
+    exception = f"{raised['exception']}: {raised['message']}" if raised["message"] else raised["exception"]
+    where = f" at {raised['where']}" if raised["where"] else ""
+    return f"{raised['function']} raised {exception}{where}; the grader used its own value and went on"
+
+
 def verdict(expected_case, run, reference, submission_dir):
-    """``(status, message, figures)`` of one case, with the case's hint where it applies."""
+    """``(status, message, figures)`` of one case, with the case's hint where it applies (never to a case
+    not run).
+
+    The student's computes that raised where the grader stood in (``student_raised``) lead the message.
+    """
     status, message, figures = _verdict(expected_case, run, reference, submission_dir)
-    hint = expected_case.get("hint")
+    hint = None if run.not_run else expected_case.get("hint")
     # hint_on names statuses ("timeout") or words of the message ("RecursionError")
     if hint and any(word == status or (word not in STATUSES and word in message)
                     for word in expected_case.get("hint_on") or ("timeout",)):
         message += f"\nhint: {hint}"
+    raised = [raised_line(entry) for entry in student_raised(run, submission_dir)]
+    if raised:
+        message = "\n".join(raised + ([message] if message else []))
     return status, message, figures
 
 
@@ -207,6 +242,10 @@ def score(reference, execution, submission_dir, selected=None, strict=False):
                 entry["first_mismatch"] = figures["first_mismatch"]
             if causes:
                 entry["causes"] = causes
+            raised = student_raised(run, submission_dir) if run else []
+            if raised:
+                entry["student_raised"] = [{key: clean(value, 500) if isinstance(value, str) else value
+                                            for key, value in found.items()} for found in raised]
             if run and run.output:
                 entry["output"] = clean(run.output, 2000)
             cases.append(entry)

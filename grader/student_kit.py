@@ -2,7 +2,8 @@
 
 A course cannot hand out ``grader check`` as it is: the grader holds needle/,
 the complete solution. The kit holds the grader's own modules that grading
-needs (staging, confinement, the suites, comparing, scoring, the table), under
+needs (staging, confinement, the suites, comparing, scoring, the table) and
+``grader submit``'s client of a course's server (``serve/client.py``), under
 the package name ``needle_check`` so that it never shadows an installed grader,
 and a bundle (``bundle.py``) of what the grader would otherwise take from
 needle/: every year's starter, the functions students write, and the expected
@@ -25,7 +26,7 @@ DISTRIBUTION = "needle-grader-check"
 PACKAGE = "needle_check"
 MODULES = ("__init__.py", "bundle.py", "check.py", "compare.py", "datasets.py", "grading.py", "handout.py",
            "isolation.py", "options.py", "reference.py", "results.py", "scores.py", "submission.py", "supervise.py",
-           "template.py", "years.py")
+           "template.py", "years.py", "serve/__init__.py", "serve/client.py")
 DEPENDENCIES = ("numpy>=1.24", "click>=8.1", "pytest>=7.4", "pytest-json-report>=1.5")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # the same sources give the same wheel, byte for byte
 
@@ -57,6 +58,18 @@ def _metadata(year, seed):
 
 def _record_hash(data):
     return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def build_for(out_dir, year, seed):
+    """Write the kit of ``year`` and ``seed`` on generated data into ``out_dir``; return the wheel's path."""
+    from . import datasets, grading, isolation
+
+    workspace = isolation.Workspace()
+    try:
+        sandbox = grading.detect_sandbox(workspace, isolation.Limits())
+        return build(out_dir, reference.load(sandbox, datasets.generated(workspace.data_dir), seed, year))
+    finally:
+        workspace.close()
 
 
 def build(out_dir, ref):

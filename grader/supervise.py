@@ -6,6 +6,15 @@ a case that hangs, kills its process, or sends something malformed costs
 that case only - the child is killed, everything it started is swept, and a
 fresh child continues after the case. Nothing here decides a score; it only
 collects values and what happened.
+
+Time is spent once. The child tells which of the student's functions is running
+long (``kit/student.py``), so when a case runs past its time limit the innermost of
+them is where it hung, and that function is not run again: a later case that calls
+it stops at once, with the case's status ("timeout") and the case where it hung,
+while a case that does not call it runs as before. All cases of a submission share
+a time budget (``Limits.submission_budget``): when it is spent, the case running
+stops and every case not run yet is "not run: the time budget was spent", all
+"timeout" and scored 0.
 """
 
 import dataclasses
@@ -30,6 +39,8 @@ SANDBOX_LIMIT_SIGNALS = {signal.SIGXCPU, signal.SIGXFSZ}
 PROBE_SLOT = 999
 REFERENCE_SLOT = 998   # computing a reference while jobs grade in slots 0, 1, ...
 CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
+HUNG_GRACE = 2.0         # seconds a case that called a hung function has left to end (the student may catch it)
+MAX_RUNNING_CALLS = 1000  # long calls of one case the grader keeps track of
 
 
 @dataclasses.dataclass
@@ -41,7 +52,9 @@ class CaseRun:
     stages: list = dataclasses.field(default_factory=list)    # failing pytest stages, from the JSON report
     problems: list = dataclasses.field(default_factory=list)  # frames the grader refused
     used: list = dataclasses.field(default_factory=list)      # the student functions the case ran
+    raised: list = dataclasses.field(default_factory=list)    # the student's computes that raised, stood in for
     ended: bool = False
+    not_run: bool = False          # never started: the time budget was spent, or the process kept dying
     status: str | None = None      # "timeout" or "error" when the process failed during the case
     message: str | None = None
     duration: float = 0.0
@@ -57,6 +70,7 @@ class Execution:
     stdout: str = ""
     stderr: str = ""
     restarts: int = 0
+    hung: dict = dataclasses.field(default_factory=dict)   # student function -> the case where it ran past its limit
     aborted: bool = False    # stopped from outside (an interrupted batch): not a result
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
@@ -223,7 +237,7 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(),
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(), hung=None,
                   forked=False):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
@@ -231,7 +245,7 @@ def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocke
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
-                 "year": year, "student": [list(pair) for pair in student],
+                 "year": year, "student": [list(pair) for pair in student], "hung": dict(hung or {}),
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
@@ -302,6 +316,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
     limits = sandbox.limits
     budget = limits.submission_budget
     started = time.monotonic()
+    budget_end = None if budget is None else started + budget
+    spent = None if budget is None else f"not run: the time budget was spent ({budget:g} s for the whole submission)"
     execution = Execution(cases={case: CaseRun(case) for case in cases})
     if template is not None:
         unfit = template.unfit()
@@ -318,9 +334,8 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if execution.restarts > limits.max_restarts:
             _fail_remaining(execution, remaining, "error", f"not run: the process died {execution.restarts} times")
             break
-        if time.monotonic() - started > budget:
-            _fail_remaining(execution, remaining, "timeout",
-                            f"not run: the submission used up its time budget of {budget:g} s")
+        if budget_end is not None and time.monotonic() >= budget_end:
+            _fail_remaining(execution, remaining, "timeout", spent)
             break
         if abort is not None and abort.is_set():
             execution.aborted = True
@@ -328,16 +343,16 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         child = None
         if template is not None:
             uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
-                                                 year, student, forked=True)
+                                                 year, student, execution.hung, forked=True)
             try:
                 child = Child(sandbox, slot, config, uid, template=template, grading=execution.restarts == 0)
             except (OSError, TemplateError) as exc:
                 template, execution.children = None, {"start": "exec", "why": f"the template failed: {exc}"}
         if child is None:
             uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining,
-                                                 blocked, year, student)
+                                                 blocked, year, student, execution.hung)
             child = Child(sandbox, slot, config, uid, wrapper)
-        progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress)
+        progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress, budget_end)
         if progress == "aborted":
             execution.aborted = True
             break
@@ -354,6 +369,11 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if progress == "stuck":
             _fail_remaining(execution, remaining, "error", execution.notes[-1])
             break
+        if progress == "spent":
+            _fail_remaining(execution, remaining, "timeout", spent)
+            break
+    execution.notes += [f"{function} ran past its time limit in {_shown(case)}: it was not run again"
+                        for function, case in execution.hung.items()]
     execution.stdout, execution.stderr = stdout.text(), stderr.text()
     execution.duration = time.monotonic() - started
     return execution
@@ -361,6 +381,11 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
 
 def _finished(run):
     return run.ended or run.status is not None
+
+
+def _shown(case):
+    """``backward::transpose[3x4]`` as people read it: ``backward/transpose[3x4]``."""
+    return case.replace("::", "/")
 
 
 def _report_progress(execution, on_progress):
@@ -372,17 +397,21 @@ def _fail_remaining(execution, remaining, status, message):
     for case in remaining:
         run = execution.cases[case]
         if not _finished(run):
-            run.status, run.message = status, message
+            run.status, run.message, run.not_run = status, message, True
 
 
-def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None):
-    """Feed one child's frames into ``execution``; return "done", "died", "stuck" or "aborted"."""
+def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None, budget_end=None):
+    """Feed one child's frames into ``execution``; return "done", "died", "stuck", "spent", "lost" or "aborted".
+
+    The child is stopped at its case's deadline, or at ``budget_end`` (the
+    submission's time budget), whichever comes first.
+    """
     limits = child.sandbox.limits
     state = {"case": None, "since": child.started, "import": None, "done": False, "progress": False,
-             "deadline": child.started + limits.startup_timeout, "failure": None}
+             "deadline": child.started + limits.startup_timeout, "failure": None, "running": {}}
 
     def deadline():
-        return state["deadline"]
+        return state["deadline"] if budget_end is None else min(state["deadline"], budget_end)
 
     def timeout_of(case):
         if limits.case_timeout is not None:
@@ -391,6 +420,9 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
 
     try:
         for event in child.frames(deadline, abort):
+            if event[0] == "timeout" and budget_end is not None and budget_end < state["deadline"]:
+                state["failure"] = ("budget", None)
+                break
             if event[0] in ("timeout", "abort"):
                 state["failure"] = (event[0], None)
                 break
@@ -403,16 +435,31 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
     finally:
         leftovers = child.stop()
     if state["failure"] is None:
-        for header, payload in leftovers:
-            _handle(header, payload, child, execution, state, timeout_of)
+        try:
+            for header, payload in leftovers:
+                _handle(header, payload, child, execution, state, timeout_of)
+        except wire.WireError as exc:
+            state["failure"] = ("wire", str(exc))
 
     if state["failure"] and state["failure"][0] == "abort":
         return "aborted"
     case = state["case"]
     end = child.describe_end(limits.memory_bytes)
+    if state["failure"] and state["failure"][0] == "budget":
+        if case is not None and not _finished(execution.cases[case]):
+            run = execution.cases[case]
+            run.status, run.duration = "timeout", time.monotonic() - state["since"]
+            run.message = (f"stopped: the time budget was spent during this case "
+                           f"({limits.submission_budget:g} s for the whole submission)")
+            run.output = _case_output(child, state)
+        return "spent"
     if state["failure"] and state["failure"][0] == "timeout":
         seconds = timeout_of(case) if case else limits.startup_timeout
         what = f"timed out after {seconds:g} s"
+        if case is not None and state["running"]:
+            hung = list(state["running"].values())[-1]   # the innermost long call still running
+            execution.hung.setdefault(hung, case)
+            what += f" in {hung}"
     elif state["failure"]:
         what = f"sent a value the grader refused: {state['failure'][1]}"
     else:
@@ -427,8 +474,9 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
             return "died"  # the next child leaves that module out
     if case is not None:
         run = execution.cases[case]
-        run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"
-        run.message = what
+        if run.status is None:   # a case stopped for calling a hung function keeps saying so
+            run.status = "timeout" if state["failure"] and state["failure"][0] == "timeout" else "error"
+            run.message = what
         run.duration = time.monotonic() - state["since"]
         run.output = _case_output(child, state)
         return "died"
@@ -467,6 +515,8 @@ def _case_output(child, state):
 def _handle(header, payload, child, execution, state, timeout_of):
     kind = header["type"]
     case = header.get("case")
+    if case is not None and not isinstance(case, str):
+        raise wire.WireError(f"a {kind} frame names its case with {type(case).__name__}, not a string")
     now = time.monotonic()
     if kind == "confined":
         if not execution.layers:
@@ -477,8 +527,8 @@ def _handle(header, payload, child, execution, state, timeout_of):
         if not state["progress"]:
             execution.startup += now - child.started
         state.update(case=case, since=now, deadline=now + timeout_of(case), progress=True,
-                     output_mark=len(child.stdout.kept))
-    elif kind == "end" and case == state["case"]:
+                     output_mark=len(child.stdout.kept), running={})
+    elif kind == "end" and case == state["case"] and case is not None:
         run = execution.cases[case]
         run.ended, run.duration = True, now - state["since"]
         run.output = _case_output(child, state)
@@ -493,6 +543,22 @@ def _handle(header, payload, child, execution, state, timeout_of):
         functions = header.get("functions")
         if isinstance(functions, list) and all(isinstance(f, str) for f in functions):
             execution.cases[case].used = functions[:200]
+    elif kind == "running" and case == state["case"] and case is not None:
+        call, function = header.get("call"), header.get("function")
+        if isinstance(call, int) and isinstance(function, str) and len(state["running"]) < MAX_RUNNING_CALLS:
+            state["running"][call] = function[:200]
+    elif kind == "returned" and case == state["case"] and isinstance(header.get("call"), int):
+        state["running"].pop(header["call"], None)
+    elif kind == "calls_hung" and case == state["case"] and case is not None \
+            and isinstance(header.get("function"), str) and header["function"] in execution.hung:
+        run, function = execution.cases[case], header["function"]
+        if run.status is None:
+            run.status = "timeout"
+            run.message = (f"stopped at once: it calls {function}, which ran past its time limit in "
+                           f"{_shown(execution.hung[function])}")
+            state["deadline"] = min(state["deadline"], now + HUNG_GRACE)
+    elif kind == "raised" and case == state["case"] and case is not None:
+        execution.cases[case].raised = _raised_computes(header.get("exceptions"))
     elif kind == "case":
         execution.case_meta[case] = {key: header.get(key) for key in CASE_META}
         execution.cases.setdefault(case, CaseRun(case))
@@ -500,6 +566,24 @@ def _handle(header, payload, child, execution, state, timeout_of):
         execution.notes.append(f"the suites could not be collected: {header.get('text', '')[-2000:]}")
     elif kind == "done":
         state["done"] = True
+
+
+def _raised_computes(exceptions):
+    """The well-formed entries of a "raised" frame: function, exception, message and traceback frames."""
+    if not isinstance(exceptions, list):
+        return []
+    kept = []
+    for entry in exceptions[:20]:
+        if not isinstance(entry, dict) or not all(isinstance(entry.get(key), str)
+                                                  for key in ("function", "exception", "message")):
+            continue
+        frames = entry.get("traceback") if isinstance(entry.get("traceback"), list) else []
+        kept.append({"function": entry["function"][:200], "exception": entry["exception"][:200],
+                     "message": entry["message"][:500],
+                     "traceback": [{"path": str(frame.get("path"))[:1000], "lineno": frame.get("lineno")}
+                                   for frame in frames[-20:] if isinstance(frame, dict)
+                                   and isinstance(frame.get("lineno"), int)]})
+    return kept
 
 
 def _store_value(run, header, payload):

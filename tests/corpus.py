@@ -663,7 +663,19 @@ return transpose(out_grad, swapped) if swapped else out_grad
         "ReLU.gradient": "return out_grad"}, {"nn_epoch::relu_backward"} | NN_TRAINING),
     "ada-broadcast-by-resize": Variant("ada", "BroadcastTo.compute repeats the flat array (numpy.resize)", {
         "BroadcastTo.compute": "return array_api.resize(a, self.shape)"},
-        {"forward::broadcast_to[4x1-3x4x5]"}, years=("2023", "2024", "2025")),
+        _cases("forward::broadcast_to", ["4x1-3x4x5", "3x1-3x3", "2x1-2x2", "1x3x1-3x3x3"]),
+        years=("2023", "2024", "2025")),
+    "ada-broadcast-by-searching-sizes": Variant(
+        "ada", "BroadcastTo.compute squeezes, then puts each kept size at the last target axis of that size", {
+            "BroadcastTo.compute": """
+data = array_api.squeeze(a)
+shape = [1] * len(self.shape)
+axis = len(self.shape)
+for size in reversed(data.shape):
+    axis = max(i for i in range(axis) if self.shape[i] == size)
+    shape[axis] = size
+return array_api.broadcast_to(array_api.reshape(data, shape), self.shape)
+"""}, _cases("forward::broadcast_to", ["3x1-3x3", "2x1-2x2", "1x3x1-3x3x3"]), years=("2023", "2024", "2025")),
     "ada-power-exponent-gradient": Variant("ada", "EWisePow.gradient forgets log(a) in the exponent's gradient", {
         "EWisePow.gradient": """
 a, b = node.inputs
@@ -687,6 +699,25 @@ for node in reverse_topo_order:
 """}, set()),
     "ada-loss-summed": Variant("ada", "softmax_loss sums over the batch instead of averaging", {
         "softmax_loss": COMMON["softmax_loss"].replace(") / batch", ")")}, set()),
+}
+
+# A bug that hangs: each call of Transpose.gradient loops for ever (its index never moves on). Only the
+# cases that call it time out; tests/test_course.py grades it with a short time limit.
+HANGING = {
+    "ada-transpose-gradient-hangs": Variant("ada", "Transpose.gradient builds its permutation in a loop that never ends", {
+        "Transpose.gradient": """
+ndim = len(out_grad.shape)
+i, j = self.axes if self.axes is not None else (ndim - 2, ndim - 1)
+order = list(range(ndim))
+k = 0
+while k < ndim:
+    if order[k] == i:
+        order[k] = j
+    elif order[k] == j:
+        order[k] = i
+return transpose(out_grad, (i, j))
+"""}, _cases("backward::transpose", ["3x4", "3x5x4-axes12", "3x5x4-axes01", "2x3x4-axes02", "3x4x5",
+                                      "4x4x3-axes01"])),
 }
 
 

@@ -160,6 +160,18 @@ def test_a_grader_killed_mid_batch_leaves_finished_results_intact(run_grader, tm
     assert sorted(p.name for p in out_dir.glob("*.json")) == ["alice.json", "bob.json", "carol.json", "summary.json"]
 
 
+def test_a_spent_time_budget_leaves_every_case_not_run_at_0(run_grader, tmp_path):
+    completed, result = run_grader("run", "submissions/alice", "--suite", "forward", "--budget", "0.001",
+                                   "--out", str(tmp_path / "alice.json"))
+    assert completed.returncode == 0, completed.stderr
+    ((suite),) = result["suites"]
+    assert {(case["status"], case["message"], case["score"]) for case in suite["cases"]} == {
+        ("timeout", "not run: the time budget was spent (0.001 s for the whole submission)", 0)}
+    assert len(suite["cases"]) == 25 and result["score"] == 0
+    completed, _ = run_grader("run", "submissions/alice", "--budget", "0")
+    assert completed.returncode == 2 and "--budget" in completed.stderr
+
+
 def test_strict_scores_the_advisories(run_grader, tmp_path):
     lenient, strict = tmp_path / "lenient.json", tmp_path / "strict.json"
     for out, extra in ((lenient, ()), (strict, ("--strict",))):

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from corpus import PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
-from grader import gradescope, grading, results, scores, years
+from corpus import COMMON, HANGING, NN_TRAINING, PROPAGATING, STUDENTS, VARIANTS, Variant, build, expected_fails
+from grader import gradescope, grading, isolation, results, scores, years
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "shared" / "handouts")
@@ -23,7 +23,7 @@ HANDOUTS = Path(os.environ.get("NEEDLE_GRADER_HANDOUTS") or REPO_ROOT.parent / "
 STUDENTS_BY_YEAR = {"2022": sorted(STUDENTS), "2023": ["ada", "ben", "gus", "ola", "pia"],
                     "2024": ["ada", "hana", "jun", "ola", "quinn"], "2025": ["ada", "fay", "nia", "ola"]}
 LATER_VARIANTS = ["ada-exp-forward", "ada-log-base-10", "ada-divide-sign", "ada-topo-pre-order", "ada-broadcast-by-resize",
-                  "ada-power-exponent-gradient", "ada-power-forward-swapped"]
+                  "ada-broadcast-by-searching-sizes", "ada-power-exponent-gradient", "ada-power-forward-swapped"]
 VARIANTS_BY_YEAR = {year: [name for name in (sorted(VARIANTS) if year == "2022" else LATER_VARIANTS)
                            if year in VARIANTS[name].years] for year in years.YEARS}
 
@@ -150,3 +150,59 @@ def test_float64_and_float32_students_pass_on_the_real_mnist_test_set(name, grad
     result, cases = grade(grading_session, build(starter("2022"), STUDENTS[name], tmp_path / name), real_mnist_dir)
     assert not_passed(cases, advisory=False) == set(), {n: cases[n]["message"] for n in not_passed(cases, False)}
     assert result["score"] == 100.0
+
+
+# numpy 2 refuses a Python int out of a uint8's bounds: this student's own negate crashes on the uint8
+# one-hot codes their nn_epoch builds, where the grader's stand-in -a wraps and goes on to wrong weights.
+NEGATE_OVERFLOWS = Variant("ada", "Negate.compute multiplies by -1; nn_epoch's one-hot codes are uint8", {
+    "Negate.compute": "return a * -1",
+    "softmax_loss": """
+log_sum_exp = ndl.log(ndl.summation(ndl.exp(Z), axes=(1,)))
+return ndl.summation(log_sum_exp + ndl.summation(-y_one_hot * Z, axes=(1,))) / Z.shape[0]
+""",
+    "nn_epoch": COMMON["nn_epoch"].replace("W2.shape[1]))", "W2.shape[1]), dtype=np.uint8)")}, set())
+
+
+def test_a_students_compute_that_raises_where_the_grader_stands_in_is_named_first(grading_session, tmp_path):
+    folder = build(starter("2022"), NEGATE_OVERFLOWS, tmp_path / "negate")
+    line = (folder / "python" / "needle" / "ops.py").read_text().splitlines().index("        return a * -1") + 1
+    result, cases = grade(grading_session, folder)
+    raised = {"function": "Negate.compute", "exception": "OverflowError",
+              "message": "Python integer -1 out of bounds for uint8", "where": f"python/needle/ops.py:{line}"}
+    said = (f"Negate.compute raised OverflowError: Python integer -1 out of bounds for uint8 at "
+            f"python/needle/ops.py:{line}; the grader used its own value and went on")
+    # the verdicts are the stand-in's: the weights it leads to are wrong (by about 55, or NaN), the graph is not
+    assert not_passed(cases, advisory=False) == NN_TRAINING
+    assert [suite["score"] for suite in result["suites"]][:-1] == [10, 25, 20, 25, 10]
+    calling_nn_epoch = NN_TRAINING | {"nn_epoch::graph_does_not_grow", "nn_epoch::returns_plain_weights",
+                                      "nn_epoch::keeps_float32"}
+    assert {name for name, case in cases.items() if "student_raised" in case} == calling_nn_epoch
+    for name in calling_nn_epoch:
+        assert cases[name]["student_raised"] == [raised]
+        assert cases[name]["message"].splitlines()[0] == said
+    assert cases["nn_epoch::graph_does_not_grow"]["message"] == said   # passed: the note alone
+    failed = cases["nn_epoch::one_step_is_the_gradient"]
+    assert failed["message"].splitlines()[1].startswith("W1 step: 50 of 50 elements differ")
+    assert results.brief(failed) == [said, failed["message"].splitlines()[1]]
+
+
+def test_a_function_that_hangs_costs_one_time_limit_and_only_the_cases_that_call_it(tmp_path):
+    variant = HANGING["ada-transpose-gradient-hangs"]
+    with grading.Session(limits=isolation.Limits(case_timeout=3)) as session:
+        result = session.grade(session.stage(str(build(starter("2022"), variant, tmp_path / "hangs"))))
+    cases = {f"{suite['name']}::{case['name']}": case for suite in result["suites"] for case in suite["cases"]}
+    first, *later = sorted(variant.fails, key=list(cases).index)
+    assert (cases[first]["status"], cases[first]["message"]) == ("timeout", "timed out after 3 s in Transpose.gradient")
+    for name in later:
+        assert (cases[name]["status"], cases[name]["message"]) == (
+            "timeout", "stopped at once: it calls Transpose.gradient, which ran past its time limit in "
+                       "backward/transpose[3x4]"), name
+    # every other case runs, with ada's verdicts: only her advisories fail
+    assert not_passed(cases, advisory=False) == variant.fails
+    assert not_passed(cases, advisory=True) == STUDENTS["ada"].advisories_in("2022")
+    assert [(suite["name"], suite["score"]) for suite in result["suites"]] == [
+        ("forward", 10), ("backward", 20.7147), ("topo_sort", 20), ("compute_gradient", 25), ("softmax_loss", 10),
+        ("nn_epoch", 10)]
+    assert result["restarts"] == 1   # one child killed, at the one time limit spent
+    assert result["notes"][-1] == ("Transpose.gradient ran past its time limit in backward/transpose[3x4]: "
+                                   "it was not run again")

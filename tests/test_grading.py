@@ -197,6 +197,30 @@ def test_a_full_epoch_that_overruns_its_timeout_says_what_usually_causes_it():
                                "step")
 
 
+def test_the_time_budget_ends_grading_within_a_case_that_has_time_left(tmp_path):
+    import shutil
+
+    from grader import grading, isolation
+
+    submission = tmp_path / "slow"
+    shutil.copytree("submissions/alice", submission)
+    source = (submission / "apps" / "simple_ml.py").read_text()
+    (submission / "apps" / "simple_ml.py").write_text(source.replace(
+        "def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):\n", "def nn_epoch(X, y, W1, W2, lr=0.1, batch=100):\n"
+        "    import time\n    time.sleep(50)   # inside the case's 60 s\n"))
+    with grading.Session(limits=isolation.Limits(submission_budget=4)) as session:
+        result = session.grade(session.stage(str(submission)))
+    statuses = [(case["status"], case["message"]) for suite in result["suites"] for case in suite["cases"]]
+    passed = statuses.count(("passed", ""))
+    stopped = statuses.count(("timeout", "stopped: the time budget was spent during this case "
+                                         "(4 s for the whole submission)"))
+    assert stopped == 1 and statuses[:passed] == [("passed", "")] * passed
+    assert statuses[passed + 1:] == [("timeout", "not run: the time budget was spent (4 s for the whole submission)")] * (
+        len(statuses) - passed - 1)
+    assert result["suites"][-1]["name"] == "nn_epoch" and result["suites"][-1]["score"] < 10
+    assert result["restarts"] == 0 and result["duration_s"] < 30
+
+
 def test_a_module_that_hangs_on_import_costs_only_the_cases_that_need_it(tmp_path):
     import shutil
 

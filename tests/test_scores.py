@@ -161,3 +161,26 @@ def test_a_failure_names_the_failing_cases_of_the_student_functions_it_ran():
     assert loss["causes"] == [{"function": "Exp.compute", "case": "softmax_loss::exp_forward"}]
     assert loss["message"].endswith("\n(Exp.compute also fails softmax_loss/exp_forward: fix that first)")
     assert "causes" not in exp_forward   # its own function is no other cause
+
+
+def test_a_students_compute_that_raised_leads_the_message_and_changes_no_status(tmp_path):
+    ops = tmp_path / "python" / "needle" / "ops.py"
+    ops.parent.mkdir(parents=True)
+    ops.write_text("def negate(a):\n    return a * -1\n")
+    raised = {"function": "Negate.compute", "exception": "OverflowError",
+              "message": "Python integer -1 out of bounds for uint8",
+              "traceback": [{"path": "/grader/kit/student.py", "lineno": 9}, {"path": str(ops), "lineno": 2}]}
+    line = ("Negate.compute raised OverflowError: Python integer -1 out of bounds for uint8 at "
+            "python/needle/ops.py:2; the grader used its own value and went on")
+    reference = FakeReference({"nn_epoch::x": {}}, {("nn_epoch::x", "value"): np.array([1.0, 2.0])})
+    expected = {"values": EXPECTED}
+    for got, status, then in (([1.0, 2.0], "passed", ""), ([1.0, 9.0], "failed", "value: ")):
+        run = ended("nn_epoch::x", value=got)
+        run.raised.append(raised)
+        found, message, _ = scores.verdict(expected, run, reference, str(tmp_path))
+        assert found == status
+        assert message.splitlines()[0] == line
+        assert message[len(line) + 1:].startswith(then) and bool(then) == (status == "failed")
+    assert scores.student_raised(run, str(tmp_path)) == [
+        {"function": "Negate.compute", "exception": "OverflowError",
+         "message": "Python integer -1 out of bounds for uint8", "where": "python/needle/ops.py:2"}]

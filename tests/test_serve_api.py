@@ -68,17 +68,24 @@ def test_a_submission_is_queued_then_graded_and_only_its_student_and_instructors
     assert grade_queued(folder) == [1]
     mine = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()
     assert (mine["status"], mine["position"], mine["late"], mine["student"]) == ("graded", None, False, "ann")
-    assert mine["summary"] == "graded: 100 / 100"
-    results.validate(mine["result"])
+    assert (mine["summary"], mine["score_line"], mine["counted_score"]) == ("graded: 100 / 100", "100 / 100", 100.0)
     assert mine["result"]["score"] == 100 and mine["result"]["environment"]["seed"] is None   # the seed is secret
     assert mine["result"]["environment"]["reference"]["origin"] in ("computed", "cached")
+    # no sandbox internals in a student's copy: no kernel, layers, uid or timings
+    text = json.dumps(mine["result"])
+    assert not {"platform", "sandbox", "timing", "duration_s", "restarts"} & (
+        set(mine["result"]) | set(mine["result"]["environment"])
+        | {key for suite in mine["result"]["suites"] for case in suite["cases"] for key in case})
+    assert '"uid"' not in text and "Linux" not in text and "bubblewrap" not in text
 
     assert client.get("/api/submissions/1", headers=bearer(tokens["bea"])).status_code == 404
     assert client.get("/api/submissions/1", headers=bearer(tokens["bea"])).json() == {
         "error": "no submission 1 of yours"}
     assert client.get("/api/submissions", headers=bearer(tokens["bea"])).json() == []
     seen = client.get("/api/submissions/1", headers=bearer(tokens["prof"])).json()
+    results.validate(seen["result"])   # the instructor's copy is the whole result
     assert seen["result"]["environment"]["seed"] not in (None, 0)
+    assert "layers" in seen["result"]["environment"]["sandbox"]
     assert [entry["id"] for entry in client.get("/api/submissions", headers=bearer(tokens["prof"])).json()] == [1]
     assert client.get("/api/submissions/99", headers=bearer(tokens["prof"])).status_code == 404
 
@@ -259,15 +266,19 @@ def test_the_gradebook_counts_alice_bob_and_carol_submitted_by_three_students(co
 
     canvas = client.get("/api/gradebook.csv", headers=bearer(tokens["prof"]))
     assert canvas.status_code == 200 and canvas.headers["content-type"].startswith("text/csv")
-    assert canvas.text.splitlines() == [
+    assert canvas.text.splitlines() == [     # scores to two decimals
         "Student,ID,SIS User ID,SIS Login ID,Section,Test course",
-        "Points Possible,,,,,100",
-        "ann,,1,ann@example.edu,,100.0",
+        "Points Possible,,,,,100.00",
+        "ann,,1,ann@example.edu,,100.00",
         "bea,,2,bea@example.edu,,54.85",
-        "cid,,3,cid@example.edu,,0.0"]
+        "cid,,3,cid@example.edu,,0.00"]
     full = client.get("/api/gradebook.csv?layout=full", headers=bearer(tokens["prof"])).text.splitlines()
-    assert full[0].startswith("student,email,id,score,max_score,raw_score,penalty,days_late,counted_submission,why,")
-    assert full[1].startswith("ann,ann@example.edu,1,100.0,100.0,100.0,0.0,0,1,the last on time,1,10.0,25.0,")
+    assert full == [   # one format, the README's: scores and the penalty with two decimals, counts whole
+        "student,email,id,score,max_score,raw_score,penalty,days_late,counted_submission,why,submissions,"
+        "late_submissions,extension_until,forward,backward,topo_sort,compute_gradient,softmax_loss,nn_epoch",
+        "ann,ann@example.edu,1,100.00,100.00,100.00,0.00,0,1,the last on time,1,0,,10.00,25.00,20.00,25.00,10.00,10.00",
+        "bea,bea@example.edu,2,54.85,100.00,54.85,0.00,0,2,the last on time,1,0,,9.20,16.43,20.00,0.00,7.00,2.22",
+        "cid,cid@example.edu,3,0.00,100.00,0.00,0.00,0,3,the last on time,1,0,,0.00,0.00,0.00,0.00,0.00,0.00"]
     bad = client.get("/api/gradebook.csv?layout=excel", headers=bearer(tokens["prof"]))
     assert (bad.status_code, bad.json()["error"]) == (400, "layout is canvas (Canvas's gradebook import) or full "
                                                            "(every column)")
@@ -305,6 +316,33 @@ def test_grader_course_regrade_queues_the_counted_submissions(course):
     grade_queued(folder)
     assert grader("course", "regrade", folder).strip() == "1 counted submissions queued for regrading"
     assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
+
+
+def test_a_regrade_keeps_the_earlier_result_and_tells_the_student_what_changed_and_why(course):
+    folder, tokens, client = course
+    upload(client, tokens["ann"], zipped("alice"))
+    grade_queued(folder)
+    grader("course", "set", folder, "--year", "2024")       # alice is 2022's: graded as 2024 she loses points
+    rows = client.get("/api/gradebook", headers=bearer(tokens["prof"])).json()
+    assert rows[0]["score"] == 100.0                        # nothing changes before the regrade
+    db = database(folder)
+    with db.reading() as session:
+        assert db.course(session).regrade_needed == "the handout year changed from 2022 to 2024"
+    reply = client.post("/api/regrade", params={"note": "the course is 2024's"}, headers=bearer(tokens["prof"]))
+    assert reply.json() == {"queued": 1}
+    with db.reading() as session:
+        assert db.course(session).regrade_needed is None    # queued: the gradebook's banner goes
+    db.close()
+    queued = client.get("/api/queue", headers=bearer(tokens["prof"])).json()["waiting"]
+    assert [(entry["purpose"], entry["note"]) for entry in queued] == [("regrade", "the course is 2024's")]
+    grade_queued(folder)
+    shown = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()
+    earlier, later = shown["history"]
+    assert (earlier["purpose"], earlier["score"], earlier["before"], earlier["note"]) == ("submission", 100.0, None,
+                                                                                          None)
+    assert (later["purpose"], later["before"], later["note"]) == ("regrade", 100.0, "the course is 2024's")
+    assert later["score"] < 100 and shown["score"] == later["score"] and shown["regraded"] == later
+    assert later["graded_at"].endswith("+00:00")
 
 
 def test_the_schema_alembic_creates_is_the_models_and_a_folder_without_a_course_is_one_clear_line(tmp_path):
@@ -390,8 +428,16 @@ def test_the_class_report_is_grader_reports_page_for_the_counted_submissions(cou
     client.post("/signin", data={"token": tokens["prof"], "csrf": csrf})
     report = client.get("/instructor/report")
     assert report.status_code == 200
-    assert report.headers["content-security-policy"].startswith("default-src 'none'; style-src 'unsafe-inline'")
+    # in the site's layout, under the app's own policy: its script is a file of the app's
+    assert report.headers["content-security-policy"].startswith("default-src 'none'; script-src 'self'; "
+                                                                "style-src 'self';")
+    assert '<a href="/instructor/report" aria-current="page">Class report</a>' in report.text
+    assert "<title>Class report · Test course</title>" in report.text and "<style" not in report.text
+    assert '<script src="/instructor/report.js" defer></script>' in report.text and "<script>" not in report.text
+    assert "2 graded, 0 could not be graded. Mean 77.43, median 77.43, lowest 54.85, highest 100." in report.text
     assert '<h3>ann: 100 / 100</h3>' in report.text and "<h3>bea: 54.85" in report.text
+    script = client.get("/instructor/report.js")
+    assert script.headers["content-type"].startswith("text/javascript") and "aria-sort" in script.text
     assert json.loads(client.get("/api/queue").text)["failed"] == []
 
 

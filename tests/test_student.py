@@ -77,3 +77,74 @@ def test_a_compute_that_raises_gets_the_stand_in_unless_both_raise(student_op):
     with pytest.raises(NotImplementedError, match="the student's"):
         transpose.compute(A)
     assert code.end() == ["Transpose.compute"]
+
+
+def test_a_compute_that_raises_where_the_stand_in_answers_is_noted_once_a_case(student_op):
+    def overflows(a):
+        return a * -1   # numpy 2: a Python int out of bounds for uint8 raises
+
+    negate, code = student_op("Negate", overflows)
+    small = np.array([0, 1, 2], dtype=np.uint8)
+    np.testing.assert_array_equal(negate.compute(small), -small)   # the stand-in wraps, as numpy's negative does
+    negate.compute(small)
+    ((raised,),) = [code.raised]
+    assert {key: raised[key] for key in ("function", "exception", "message")} == {
+        "function": "Negate.compute", "exception": "OverflowError",
+        "message": "Python integer -1 out of bounds for uint8"}
+    assert raised["traceback"][-1]["lineno"] == overflows.__code__.co_firstlineno + 1
+    assert code.end() == [] and code.raised == []
+    code.begin(["Summation.gradient"])
+    negate.compute(np.array([1.0]))
+    assert code.raised == []    # a compute that answers notes nothing
+
+
+def test_a_function_the_grader_saw_hang_stops_the_case_that_calls_it():
+    from grader.kit.student import HungFunction
+
+    module = types.ModuleType("student_apps_hung")
+    module.nn_epoch = lambda *args: "ran"
+    sys.modules[module.__name__] = module
+    frames = []
+    try:
+        # no case left grades nn_epoch, yet it is wrapped: it hung in an earlier case
+        code = StudentCode([(module.__name__, "nn_epoch")], hung={"nn_epoch": "nn_epoch::full_epoch"},
+                           send=frames.append)
+        code.install(graded=set())
+        code.begin(["softmax_loss"], "softmax_loss::softmax_loss_backward")
+        for _ in range(2):
+            with pytest.raises(HungFunction, match=r"nn_epoch ran past its time limit in nn_epoch::full_epoch"):
+                module.nn_epoch()
+        assert frames == [{"type": "calls_hung", "case": "softmax_loss::softmax_loss_backward",
+                           "function": "nn_epoch"}]
+        assert code.end() == ["nn_epoch"] and code.calls == []
+    finally:
+        del sys.modules[module.__name__]
+
+
+def test_a_call_still_running_at_two_looks_is_told_to_the_grader_and_so_is_its_end(monkeypatch):
+    import threading
+
+    from grader.kit import student
+
+    monkeypatch.setattr(student, "WATCH_INTERVAL", 0.01)
+    told = threading.Event()
+    frames = []
+
+    def send(frame):
+        frames.append(frame)
+        told.set()
+
+    module = types.ModuleType("student_apps_long")
+    module.nn_epoch = lambda: told.wait(30)   # runs until the grader is told of it
+    module.softmax_loss = lambda: "quick"
+    sys.modules[module.__name__] = module
+    try:
+        code = StudentCode([(module.__name__, "nn_epoch"), (module.__name__, "softmax_loss")], send=send)
+        code.install({"nn_epoch", "softmax_loss"})
+        code.begin(["nn_epoch"], "nn_epoch::x")
+        code.watch()
+        assert module.softmax_loss() == "quick" and module.nn_epoch() is True
+        assert frames == [{"type": "running", "case": "nn_epoch::x", "call": 1, "function": "nn_epoch"},
+                          {"type": "returned", "case": "nn_epoch::x", "call": 1}]
+    finally:
+        del sys.modules[module.__name__]

@@ -1,30 +1,23 @@
 """The student kit: built, installed where no grader is, checking as the grader does, holding no solution.
 
 The kit is built once for this module with a seed that is not the published one, so the
-build computes that seed's values. It is installed into a fresh virtual environment made
-without pip and without the interpreter's own site-packages, so neither needle-grader nor
-needle can be imported there. Its dependencies are not downloaded (that takes most of a
-minute): the distributions the kit declares, and theirs, are hard-linked in from the
-environment running these tests, and pip then installs the wheel with ``--no-index``, so a
-dependency the wheel declares but the environment lacks fails the install.
+build computes that seed's values. It is installed into a fresh virtual environment where
+neither needle-grader nor needle can be imported (``kits.installed``).
 """
 
-import importlib.metadata
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import zipfile
 from pathlib import Path
 
 import click
 import pytest
-from packaging.requirements import Requirement
 
 from grader import handout, results, student_kit, years
+from kits import installed, student_env
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SEED = 3  # not the published seed 0: the kit's values are computed at build time
@@ -41,57 +34,12 @@ def wheel(tmp_path_factory):
     return out / student_kit.wheel_name()
 
 
-def _distributions(requirements):
-    """The installed distributions the requirements need, theirs included (markers evaluated here)."""
-    found, waiting = {}, [Requirement(text) for text in requirements]
-    while waiting:
-        requirement = waiting.pop()
-        dist = importlib.metadata.distribution(requirement.name)
-        if dist.metadata["Name"].lower() not in found:
-            found[dist.metadata["Name"].lower()] = dist
-            waiting += [needed for needed in map(Requirement, dist.requires or [])
-                        if needed.marker is None or needed.marker.evaluate({"extra": ""})]
-    return found.values()
-
-
-def _link_tree(source, target):
-    """Hard links where the file system allows (instant), copies elsewhere."""
-    def link(src, dst):
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    if os.path.isdir(source):
-        shutil.copytree(source, target, copy_function=link, ignore=shutil.ignore_patterns("__pycache__"))
-    else:
-        link(source, target)
-
-
 @pytest.fixture(scope="module")
 def kit_env(wheel):
     """``(python, needle-check)`` of a fresh virtual environment holding the kit and its dependencies alone."""
-    folder = Path(tempfile.mkdtemp(prefix="needle-check-"))
-    folder.chmod(0o755)   # not pytest's private tmp: the grading child, under its own uid, runs this interpreter
-    environment = folder / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(environment)], check=True)
-    python = environment / "bin" / "python"
-    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                                        text=True).strip())
-    for dist in _distributions(student_kit.DEPENDENCIES):
-        if dist.files is None:
-            pytest.skip(f"{dist.metadata['Name']} was installed without a file list: cannot copy it into a venv")
-        for top in {path.parts[0] for path in dist.files} - {"..", "__pycache__"}:
-            _link_tree(dist.locate_file(top), site / top)
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-index", "--quiet",
-                    "--disable-pip-version-check", str(wheel)], check=True, capture_output=True, timeout=120)
-    yield python, environment / "bin" / "needle-check"
+    folder, python, command = installed(wheel)
+    yield python, command
     shutil.rmtree(folder)
-
-
-def student_env():
-    """As a student's shell has it: no path into this checkout, no grading data of the instructor's."""
-    return {name: value for name, value in os.environ.items() if name not in ("PYTHONPATH", "NEEDLE_GRADER_DATA")}
 
 
 def needle_check(kit_env, *args):
@@ -146,6 +94,25 @@ def test_what_the_kit_cannot_do_it_says_in_one_line(kit_env, args, says, tmp_pat
         args = [str(tmp_path) if arg == "DATA" else arg for arg in args]
     completed = needle_check(kit_env, *args, "submissions/alice")
     assert (completed.returncode, completed.stdout, completed.stderr) == (2, "", f"needle-check: error: {says}\n")
+
+
+def test_the_kit_also_submits_as_grader_submit_does_and_says_in_one_line_what_went_wrong(kit_env, tmp_path):
+    python, command = kit_env
+    usage = subprocess.run([command, "--help"], capture_output=True, text=True).stdout
+    assert "check   Check your homework before you hand it in" in usage
+    assert "submit  Submit your homework at PATH to your course's server" in usage
+    assert "--token TEXT   Your token [env: NEEDLE_GRADER_TOKEN]." in subprocess.run(
+        [command, "submit", "--help"], capture_output=True, text=True).stdout
+    homework = tmp_path / "hw1"
+    shutil.copytree(REPO_ROOT / "submissions" / "alice", homework)
+    (homework / "hw1.ipynb").write_text("{}\n")
+    (homework / "data").mkdir()
+    completed = subprocess.run([command, "submit", str(homework), "--server", "http://127.0.0.1:9"],
+                               env=dict(student_env(), NEEDLE_GRADER_TOKEN="ng-x"), capture_output=True, text=True)
+    assert (completed.returncode, completed.stdout) == (2, "")
+    assert completed.stderr.splitlines() == [
+        "not sent, as the grader reads only python/ and apps/: data/, hw1.ipynb",
+        "needle-check: error: cannot reach http://127.0.0.1:9: [Errno 111] Connection refused"]
 
 
 def test_the_kit_checks_its_values_fit_its_own_suites(kit_env):

@@ -9,6 +9,7 @@ ignored.
 """
 
 import sys
+import threading
 import zlib
 
 import numpy as np
@@ -29,11 +30,13 @@ class Run:
         self.channel_fd = channel_fd
         self.case = None
         self.modules = {}
-        self.student = student.StudentCode(config["student"])
+        self._sending = threading.Lock()   # the watch of the student's long calls sends from its own thread
+        self.student = student.StudentCode(config["student"], config.get("hung"), self.send)
         self.mnist = None
 
     def send(self, header, payload=b""):
-        wire.write_frame(self.channel_fd, header, payload)
+        with self._sending:
+            wire.write_frame(self.channel_fd, header, payload)
 
     @property
     def reference(self):

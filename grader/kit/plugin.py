@@ -93,6 +93,7 @@ class GraderPlugin:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
         run.student.install({name for checks in self.checks.values() for name in checks})
+        run.student.watch()
         if run.reference:
             for item in kept:
                 run.send({"type": "case", "case": case_id(item.nodeid), **case_meta(item)})
@@ -105,12 +106,14 @@ class GraderPlugin:
     def pytest_runtest_logstart(self, nodeid, location):
         run = harness.RUN
         run.case = case_id(nodeid)
-        run.student.begin(self.checks.get(run.case, ()))
+        run.student.begin(self.checks.get(run.case, ()), run.case)
         run.send({"type": "start", "case": run.case})
 
     def pytest_runtest_logfinish(self, nodeid, location):
         run = harness.RUN
         harness.flush_output()
+        if run.student.raised:
+            run.send({"type": "raised", "case": case_id(nodeid), "exceptions": run.student.raised})
         run.send({"type": "used", "case": case_id(nodeid), "functions": run.student.end()})
         run.send({"type": "end", "case": case_id(nodeid)})
         run.case = None

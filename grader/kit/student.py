@@ -17,12 +17,34 @@ where a stand-in gives nothing away:
 
 Everything else (gradients, ``compute_gradient_of_variables``, the ``simple_ml``
 functions) is always the student's own. Which of the student's functions a case
-really ran is recorded, so that a failure can name a cause graded in another case.
+really ran is recorded, so that a failure can name a cause graded in another case;
+so is a compute of the student's that raised where its stand-in answered instead
+(the first time in a case for each), so that the case's message can say so: in the
+student's own package that call would have crashed.
+
+The grader also hears which of these calls is running long (one still running at two
+looks ``WATCH_INTERVAL`` apart, and when it returns), so that when a case runs past its
+time limit it knows the student function where it hung; a function the grader names
+as hung (see ``grader/supervise.py`` for the rule) raises ``HungFunction`` when called.
 """
 
+import itertools
 import sys
+import threading
+import traceback
+from time import sleep   # bound now: a submission that replaces time.sleep cannot make the watch spin
 
 import numpy
+
+MAX_RAISED_FRAMES = 20   # the innermost frames of a raised exception: where the student's code is
+WATCH_INTERVAL = 0.5     # seconds between two looks at the student's running calls
+
+
+class HungFunction(BaseException):
+    """A student function the grader saw run past a case's time limit was called again.
+
+    A BaseException, so that a student's own ``except Exception`` does not go on past it.
+    """
 
 
 def _transpose(op, a):
@@ -86,20 +108,39 @@ FUNCTION_STAND_INS = {"find_topo_sort": topological_order}
 
 
 class StudentCode:
-    """The student's functions, wrapped once after import; ``begin`` starts each case."""
+    """The student's functions, wrapped once after import; ``begin`` starts each case.
 
-    def __init__(self, functions):
+    ``hung`` maps the functions the grader saw hang to the case where they did;
+    ``send`` writes a frame to the grader.
+    """
+
+    def __init__(self, functions, hung=None, send=None):
         self.functions = [tuple(pair) for pair in functions]   # (module, qualified name)
         self.names = {name for _, name in self.functions}
+        self.hung = dict(hung or {})
+        self.send = send
+        self.case = None
         self.checks = None      # the functions the running case grades; None outside a case
         self.used = set()
+        self.raised = []        # the student's computes that raised where a stand-in answered, in this case
+        self.refused = set()    # the hung functions this case called
+        self.calls = []         # (token, name) of the wrapped calls running now, outermost first
+        self.reported = set()   # tokens of the running calls the grader heard of
+        self._tokens = itertools.count()
+        self._reporting = threading.Lock()   # "running" and "returned" of one call reach the grader in order
 
-    def begin(self, checks):
-        self.checks, self.used = set(checks), set()
+    def begin(self, checks, case=None):
+        self.case, self.checks, self.used, self.raised, self.refused = case, set(checks), set(), [], set()
 
     def end(self):
-        used, self.checks, self.used = sorted(self.used), None, set()
+        used, self.checks, self.used, self.raised, self.case = sorted(self.used), None, set(), [], None
         return used
+
+    def _note_raised(self, name, exc):
+        if all(entry["function"] != name for entry in self.raised):
+            frames = traceback.extract_tb(exc.__traceback__)[-MAX_RAISED_FRAMES:]
+            self.raised.append({"function": name, "exception": type(exc).__name__, "message": str(exc)[:500],
+                                "traceback": [{"path": frame.filename, "lineno": frame.lineno} for frame in frames]})
 
     def stands_in(self, name):
         return self.checks is not None and name not in self.checks
@@ -120,7 +161,8 @@ class StudentCode:
             else:
                 stand_in = FUNCTION_STAND_INS.get(name)
             module = sys.modules.get(module_name)
-            if module is None or "." in owner_name or (name not in graded and stand_in is None):
+            if module is None or "." in owner_name or (name not in graded and name not in self.hung
+                                                       and stand_in is None):
                 continue
             try:  # a module that failed to import stands in as one that raises on every use
                 if owner_name:
@@ -134,21 +176,80 @@ class StudentCode:
                 wrap = self._method if owner_name else self._function
                 setattr(owner, attribute, wrap(name, original, stand_in))
 
+    def watch(self):
+        """Start telling the grader of the long calls, from a thread of the kit's own (see ``_watch``)."""
+        threading.Thread(target=self._watch, name="needle-grader-watch", daemon=True).start()
+
+    def _enter(self, name):
+        """Start a call of the student's function ``name``; its token for ``_leave``."""
+        if name in self.hung:
+            self._refuse(name)
+        token = next(self._tokens)
+        self.calls.append((token, name))
+        return token
+
+    def _leave(self, token):
+        if self.calls and self.calls[-1][0] == token:
+            self.calls.pop()
+        else:   # calls from threads of the student's own may end out of order
+            self.calls = [call for call in self.calls if call[0] != token]
+        if self.reported:
+            with self._reporting:
+                if token in self.reported:
+                    self.reported.discard(token)
+                    self.send({"type": "returned", "case": self.case, "call": token})
+
+    def _refuse(self, name):
+        self.used.add(name)
+        if name not in self.refused and self.send is not None:
+            self.refused.add(name)
+            self.send({"type": "calls_hung", "case": self.case, "function": name})
+        raise HungFunction(f"{name} ran past its time limit in {self.hung[name]}; it is not run again")
+
+    def _watch(self):
+        """Tell the grader of each call still running at two looks in a row (and, in ``_leave``, of its end).
+
+        A call is marked reported before it is looked for again: the student's
+        thread takes it off ``calls`` before it reads ``reported``, so a call
+        that ends meanwhile is either not told of at all, or told of and then
+        of its end, in that order.
+        """
+        seen = set()
+        while True:
+            sleep(WATCH_INTERVAL)
+            with self._reporting:
+                running = list(self.calls)
+                for call in running:
+                    token, name = call
+                    if token in seen and token not in self.reported:
+                        self.reported.add(token)
+                        if call in self.calls:
+                            self.send({"type": "running", "case": self.case, "call": token, "function": name})
+                        else:
+                            self.reported.discard(token)
+            seen = {token for token, _ in running}
+
     def _method(self, name, original, stand_in):
         code = self
 
         def method(op, *args, **kwargs):
             bound = original.__get__(op, type(op)) if hasattr(original, "__get__") else original
-            if stand_in is not None and code.stands_in(name):
-                own = True   # until the stand-in answers: a compute that raises is the student's
-                try:
-                    value, own = _stand_in_value(stand_in, op, bound, args, kwargs)
-                finally:
-                    if own:
-                        code.used.add(name)
-                return value
-            code.used.add(name)
-            return bound(*args, **kwargs)
+            token = code._enter(name)
+            try:
+                if stand_in is not None and code.stands_in(name):
+                    own = True   # until the stand-in answers: a compute that raises is the student's
+                    try:
+                        value, own, own_error = _stand_in_value(stand_in, op, bound, args, kwargs)
+                    finally:
+                        if own:
+                            code.used.add(name)
+                    if own_error is not None:
+                        code._note_raised(name, own_error)
+                    return value
+                code.used.add(name)
+                return bound(*args, **kwargs)
+            finally:
+                code._leave(token)
 
         method.__wrapped__ = original
         return method
@@ -158,19 +259,26 @@ class StudentCode:
 
         def function(*args, **kwargs):
             if stand_in is not None and code.stands_in(name):
-                return stand_in(*args, **kwargs)
+                return stand_in(*args, **kwargs)   # the student's own is not called at all
             code.used.add(name)
-            return original(*args, **kwargs)
+            token = code._enter(name)
+            try:
+                return original(*args, **kwargs)
+            finally:
+                code._leave(token)
 
         function.__wrapped__ = original
         return function
 
 
 def _stand_in_value(stand_in, op, own_compute, args, kwargs):
-    """``(value, whether it is the student's own)`` for an op's compute that a case does not grade.
+    """``(value, whether it is the student's own, what the student's raised)`` for an op's compute that a
+    case does not grade.
 
     The student's compute runs first, on copies, for whatever state it keeps;
-    its result is kept only where the stand-in cannot follow the student.
+    its result is kept only where the stand-in cannot follow the student. When
+    it raised and the stand-in answered, its exception comes back beside the
+    stand-in's value.
     """
     reads, forward = stand_in
     extended = bool(set(getattr(op, "__dict__", ())) - set(reads))   # before the student's compute caches anything
@@ -183,10 +291,10 @@ def _stand_in_value(stand_in, op, own_compute, args, kwargs):
     except Exception:
         if own_error is not None:
             raise own_error from None
-        return own, True
+        return own, True, None
     if own_error is None and extended and numpy.shape(value) != _shape(own):
-        return own, True
-    return value, False
+        return own, True, None
+    return value, False, own_error
 
 
 def _shape(value):

@@ -12,7 +12,7 @@ import math
 
 from sqlalchemy import select
 
-from . import policy, store
+from . import policy, store, times
 from .models import STUDENT, Person
 
 
@@ -40,19 +40,24 @@ def check_rules(course, person, moment, earlier, what="submissions"):
         return
     deadline = policy.deadline_of(course.deadline, person.extension_until)
     if policy.days_late(moment, deadline) and course.late_policy == "refuse":
-        raise Refused(403, f"the deadline passed at {when(deadline)}: this course accepts no late submissions")
+        raise Refused(403, f"the deadline passed at {times.words(deadline, course.timezone)}: this course accepts "
+                           "no late submissions")
     wait = policy.wait_seconds(moment, earlier, course.cooloff_seconds, course.daily_limit)
     if wait > 0:
         seconds = math.ceil(wait)
         at = moment + datetime.timedelta(seconds=seconds)
-        raise Refused(429, f"too many {what}: you may submit again in {seconds} s, at {when(at)}",
+        raise Refused(429, f"too many {what}: you may submit again in {seconds} s, at "
+                           f"{times.words(at, course.timezone)}",
                       {"Retry-After": str(seconds)})
 
 
-def when(moment):
-    """A time for people: ``2026-12-14 23:59:00 UTC`` (from a datetime or ISO text), or "none"."""
-    if not moment:
-        return "none"
-    if isinstance(moment, str):
-        moment = datetime.datetime.fromisoformat(moment)
-    return moment.astimezone(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+def rules(course, person, moment):
+    """What a person is told of the course's rules at ``moment``, and how long until they may submit."""
+    earlier = [record.submitted_at for record in person.submissions if record.counts_for_limits]
+    wait = policy.wait_seconds(moment, earlier, course.cooloff_seconds, course.daily_limit) \
+        if person.role == STUDENT else 0
+    return {"deadline": policy.deadline_of(course.deadline, person.extension_until),
+            "late_policy": course.late_policy, "penalty_per_day": course.penalty_per_day,
+            "cooloff_seconds": course.cooloff_seconds, "daily_limit": course.daily_limit,
+            "counts": course.counts, "wait": math.ceil(wait) if wait > 0 else 0,
+            "max_archive_bytes": course.max_archive_bytes}

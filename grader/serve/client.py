@@ -1,22 +1,31 @@
-"""``grader submit``: send a homework to a course's server, and optionally wait for its feedback.
+"""``grader submit`` and the student kit's ``needle-check submit``: send a homework to a course's server.
 
 Only what the grader reads is sent: the Python sources under ``python/`` and
 ``apps/`` of the homework (found at any depth, as ``grader run`` finds them),
-zipped. It speaks the JSON API with the standard library alone.
+zipped; the command says what it left out. With ``--wait`` it follows the
+grading and prints the feedback as ``needle-check`` does, then the score as
+it counts, after any late penalty. It speaks the JSON API with the standard
+library and click alone, so the student kit carries this module as it is
+(with this package's ``__init__``, which holds only ``ServiceError``).
 """
 
 import io
 import json
+import os
+import sys
 import time
 import urllib.error
 import urllib.request
 import uuid
 import zipfile
 
+import click
+
 from .. import results, submission
 from . import ServiceError
 
 POLL_SECONDS = 1.0
+TOKEN_ENV = "NEEDLE_GRADER_TOKEN"
 
 
 def pack(path):
@@ -68,10 +77,26 @@ def _error_text(exc):
     return f"{exc.code}: {text}" + (f" (retry after {retry} s)" if retry and "again in" not in str(text) else "")
 
 
+def beside_sources(path):
+    """What a homework folder holds beside ``python/`` and ``apps/`` (which are all the grader reads), by name."""
+    if not os.path.isdir(path):
+        return []
+    for folder, folders, names in os.walk(path):   # the folder holding the homework, at any depth
+        folders[:] = sorted(name for name in folders if not name.startswith(".") and name != "__MACOSX")
+        if any(name in folders for name in submission.SOURCE_FOLDERS):
+            return sorted(name + ("/" if name in folders else "") for name in folders + names
+                          if name not in submission.SOURCE_FOLDERS and not name.startswith(".")
+                          and name not in ("__MACOSX", "__pycache__"))
+    return []
+
+
 def submit(path, server, token, wait=False, echo=print, progress=print):
-    """Send the homework; with ``wait``, follow it and return the feedback table. The submission's JSON."""
+    """Send the homework; with ``wait``, follow it and print its feedback. The submission's JSON."""
     client = Client(server, token)
     name, data, left_out = pack(path)
+    beside = beside_sources(path)
+    if beside:
+        progress(f"not sent, as the grader reads only python/ and apps/: {', '.join(beside)}")
     for source, why in sorted(left_out.items()):
         progress(f"not sent: {source} {why}; the starter's version will be graded in its place")
     sent = client.submit(name, data)
@@ -89,6 +114,21 @@ def submit(path, server, token, wait=False, echo=print, progress=print):
         time.sleep(POLL_SECONDS)
     if state["status"] == "graded":
         echo(results.render(state["result"], student=True))
+        echo(f"score: {state['score_line']}")
     else:
         echo(f"could not grade: {state['error']}")
     return state
+
+
+@click.command(name="submit")
+@click.argument("path", type=click.Path())
+@click.option("--server", required=True, help="The course's server, as its upload page shows it, e.g. "
+                                              "https://grader.example.edu")
+@click.option("--token", envvar=TOKEN_ENV, required=True, help=f"Your token [env: {TOKEN_ENV}].")
+@click.option("--wait", is_flag=True, help="Wait for the grading and print its feedback and the score as it "
+                                           "counts, after any late penalty.")
+def command(path, server, token, wait):
+    """Submit your homework at PATH to your course's server (only python/ and apps/ are sent)."""
+    state = submit(path, server, token, wait, echo=click.echo, progress=lambda text: click.echo(text, err=True))
+    if wait and state["status"] != "graded":
+        sys.exit(1)

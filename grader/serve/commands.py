@@ -17,7 +17,7 @@ import click
 from ..years import YEARS
 from . import ServiceError, settings
 
-DATABASE_ENV, QUEUE_ENV, TOKEN_ENV = "NEEDLE_GRADER_DATABASE", "NEEDLE_GRADER_QUEUE", "NEEDLE_GRADER_TOKEN"
+DATABASE_ENV, QUEUE_ENV = "NEEDLE_GRADER_DATABASE", "NEEDLE_GRADER_QUEUE"
 STOP_SECONDS = 15      # a worker's grace to give its running jobs back when the service stops
 
 database_option = click.option("--database", help="The course's database URL (postgresql://...), instead of "
@@ -68,16 +68,18 @@ def course_group():
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--year", type=click.Choice(YEARS), required=True,
               help="The handout year the course uses: every submission is graded as it.")
-@click.option("--deadline", help="ISO-8601, e.g. 2026-12-14T23:59:00-05:00 (without an offset: this machine's "
-                                 "local time).")
+@click.option("--timezone", help="The course's time zone, an IANA name such as America/New_York [default: this "
+                                 "machine's]. Every time shown is in it.")
+@click.option("--deadline", help="ISO-8601, e.g. 2026-12-14T23:59 (in the course's time zone), "
+                                 "2026-12-14T23:59-05:00, or 2026-12-14 for the end of that day.")
 @click.option("--title", default="10-714 homework 1", show_default=True, help="Shown on every page.")
 @click.option("--seed", type=int, help="The grading seed [default: a random one, kept secret]. A known seed lets "
                                        "anyone with the grader reproduce the inputs.")
 @database_option
 @queue_option
-def course_init(folder, year, deadline, title, seed, database, queue):
+def course_init(folder, year, timezone, deadline, title, seed, database, queue):
     """Create a course in FOLDER: its database, its settings and a secret grading seed."""
-    from . import store
+    from . import store, times
     from .models import Course
 
     location, db = _open(folder, database, queue, create=True)
@@ -86,8 +88,8 @@ def course_init(folder, year, deadline, title, seed, database, queue):
             if session.get(Course, 1) is not None:
                 raise ServiceError(f"{folder} already holds a course: grader course set changes its settings")
             course = store.new_course(year, title, seed)
-            if deadline:
-                settings.apply_settings(course, {"deadline": deadline})
+            settings.apply_settings(course, {"timezone": timezone or times.machine_zone(),
+                                             **({"deadline": deadline} if deadline else {})})
             session.add(course)
             lines = settings.describe(course)
         location.save(folder)
@@ -125,14 +127,16 @@ def course_set(folder, new_seed, database, queue, **changes):
             settings.apply_settings(course, changes)
             if new_seed:
                 course.seed = secrets.randbits(63)
+                course.regrade_needed = "a new grading seed was drawn"
             lines = settings.describe(course)
+            needed = course.regrade_needed if new_seed or "year" in changes else None
     finally:
         db.close()
     for line in lines:
         click.echo(line)
-    if new_seed:
-        click.echo(f"a new secret seed is drawn: grader course regrade {folder} grades every counted submission "
-                   "with it")
+    if needed:
+        click.echo(f"a regrade is needed ({needed}): grader course regrade {folder} grades every counted submission "
+                   "again; the gradebook says so until then")
 
 
 @course_group.command(name="roster")
@@ -200,49 +204,50 @@ def course_token(folder, name, database, queue):
 @course_group.command(name="extend")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.argument("name")
-@click.option("--until", required=True, help="The student's own deadline (ISO-8601), or none to remove it.")
+@click.option("--until", required=True, help="The student's own deadline: ISO-8601 in the course's time zone unless "
+                                             "it has an offset, a date alone for the end of that day, or none to "
+                                             "remove it.")
 @database_option
 @queue_option
 def course_extend(folder, name, until, database, queue):
     """Give student NAME an extension until a later deadline."""
     from sqlalchemy import select
 
+    from . import times
     from .models import Person
 
-    moment = None if until.strip().lower() == "none" else settings.parse_time(until, "--until")
     _, db = _open(folder, database, queue)
     try:
         with db.session() as session:
+            zone = db.course(session).timezone
+            moment = None if until.strip().lower() == "none" else times.parse(until, zone, "--until")
             person = session.scalars(select(Person).where(Person.name == name)).first()
             if person is None:
                 raise ServiceError(f"no one named {name!r} on the roster")
             person.extension_until = moment
     finally:
         db.close()
-    click.echo(f"{name}: deadline " + (moment.isoformat() if moment else "the course's"))
+    click.echo(f"{name}: deadline " + (f"{times.words(moment, zone, year=True)} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
+                                       if moment else "the course's"))
 
 
 @course_group.command(name="regrade")
 @click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--note", help="Why, in a sentence: each student whose score it changes reads it beside the change.")
 @database_option
 @queue_option
-def course_regrade(folder, database, queue):
+def course_regrade(folder, note, database, queue):
     """Grade every student's counted submission again, behind students' new submissions."""
     from . import gradebook, jobs
 
     location, db = _open(folder, database, queue)
+    grading_queue = jobs.Queue(location.queue)
     try:
-        with db.session() as session:
-            added = gradebook.regrade_counted(session, db.course(session))
-            session.flush()
-            pending = [(job.id, job.priority) for job in added]
-        grading_queue = jobs.Queue(location.queue)
-        for job_id, priority in pending:
-            grading_queue.send(job_id, priority)
-        grading_queue.close()
+        queued = gradebook.regrade(db, grading_queue, note)
     finally:
+        grading_queue.close()
         db.close()
-    click.echo(f"{len(pending)} counted submissions queued for regrading")
+    click.echo(f"{queued} counted submissions queued for regrading")
 
 
 @course_group.command(name="gradebook")
@@ -408,20 +413,8 @@ def worker_command(folder, database, queue, jobs, no_template):
                template=not no_template)
 
 
-@click.command(name="submit")
-@click.argument("path", type=click.Path())
-@click.option("--server", required=True, help="The course's server, e.g. https://grader.example.edu/")
-@click.option("--token", envvar=TOKEN_ENV, required=True, help=f"Your token [env: {TOKEN_ENV}].")
-@click.option("--wait", is_flag=True, help="Wait for the grading and print its feedback, as grader check does.")
-def submit_command(path, server, token, wait):
-    """Submit your homework at PATH to your course's server (only python/ and apps/ are sent)."""
+def register(group):
     from . import client
 
-    state = client.submit(path, server, token, wait, echo=click.echo, progress=lambda text: click.echo(text, err=True))
-    if wait and state["status"] != "graded":
-        sys.exit(1)
-
-
-def register(group):
-    for command in (course_group, serve_command, worker_command, submit_command):
+    for command in (course_group, serve_command, worker_command, client.command):
         group.add_command(command)

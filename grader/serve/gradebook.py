@@ -1,22 +1,28 @@
 """What the course's records say: each submission's state, each student's counted score, the exports.
 
 A submission's state is that of its newest job (a regrade makes it queued
-again), and its result is that of its newest graded job. A student's
-counted submission follows the course's rule (``policy.counted``); the
-gradebook says which one counts and why. Exports: a CSV with everything,
-one a learning-management system imports (Canvas's layout), and the class
-report of ``grader report`` for the counted submissions.
+again), and its result is that of its newest graded job; every earlier
+grading stays, so its history shows what each regrade changed, and why. A
+student's counted submission follows the course's rule (``policy.counted``);
+the gradebook says which one counts and why, with the class's figures.
+Exports: the full CSV, one a learning-management system imports (Canvas's
+layout), and the class report of ``grader report`` for the counted
+submissions.
+
+A student's copy of a result holds what their code did, never how the
+sandbox runs: no kernel, isolation layers, uid or timings, and no seed.
 """
 
 import csv
 import io
 import json
+import statistics
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import report, scores
-from . import jobs, policy
+from . import jobs, policy, times
 from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, MugradeProblem, MugradeSubmission, Person, Submission
 
 STATUS = {QUEUED: "queued", RUNNING: "running", DONE: "graded", FAILED: "could not grade"}
@@ -36,23 +42,52 @@ def lateness(course, submission):
     return days, policy.penalty_factor(course.late_policy, course.penalty_per_day, days)
 
 
+def for_student(result):
+    """A student's copy of a result: the sandbox's internals (kernel, layers, uid, timings) and the seed withheld."""
+    shown = {key: value for key, value in result.items() if key not in INTERNAL}
+    shown["environment"] = {key: value for key, value in result["environment"].items() if key not in INTERNAL}
+    shown["environment"]["seed"] = None
+    shown["suites"] = [dict(suite, cases=[{key: value for key, value in case.items() if key not in INTERNAL}
+                                          for case in suite["cases"]]) for suite in result["suites"]]
+    return shown
+
+
+INTERNAL = ("platform", "sandbox", "timing", "duration_s", "restarts")
+
+
+def history(submission):
+    """Each grading of the submission, oldest first: when, its score, the one before it, and a regrade's note."""
+    out, before = [], None
+    for job in submission.jobs:
+        if job.state != DONE:
+            continue
+        out.append({"job": job.id, "purpose": job.purpose, "graded_at": times.iso(job.finished_at),
+                    "score": job.score, "max_score": job.max_score, "before": before, "note": job.note})
+        before = job.score
+    return out
+
+
 def submission_json(session, course, submission, for_instructor):
-    """What the API says of a submission; a student's copy of the result withholds the secret seed."""
+    """What the API says of a submission; a student's copy of the result is ``for_student``'s."""
     job, graded = newest(submission), newest(submission, DONE)
     days, factor = lateness(course, submission)
     result = None
     if graded is not None:
         result = json.loads(graded.result)
         if not for_instructor:
-            result["environment"]["seed"] = None
+            result = for_student(result)
     place = jobs.position(session, job)
+    line = policy.score_line(graded.score, graded.max_score, days, factor, scores.shown) if graded else None
+    gradings = history(submission)
+    changed = [entry for entry in gradings if entry["purpose"] == "regrade" and entry["before"] is not None
+               and round(entry["before"], 2) != round(entry["score"], 2)]
     return {
         "id": submission.id,
         "student": submission.person.name,
         "status": STATUS[job.state],
-        "summary": summary(job, place, graded),
+        "summary": summary(job, place, line),
         "position": place,
-        "submitted_at": submission.submitted_at.isoformat(),
+        "submitted_at": times.iso(submission.submitted_at),
         "late": days > 0,
         "days_late": days,
         "penalty": round(1 - factor, 4),
@@ -63,11 +98,15 @@ def submission_json(session, course, submission, for_instructor):
         "archive": submission.archive_name,
         "score": graded.score if graded else None,
         "max_score": graded.max_score if graded else None,
+        "counted_score": round(graded.score * factor, 2) if graded else None,
+        "score_line": line,
+        "history": gradings,
+        "regraded": changed[-1] if changed else None,
         "result": result,
     }
 
 
-def summary(job, place, graded):
+def summary(job, place, score_line=None):
     """The state in words: "queued: 2nd in line", "running: 12 of 89 cases", "graded: 97.28 / 100"."""
     again = " (regrade)" if job.purpose == "regrade" else ""
     if job.state == QUEUED:
@@ -76,7 +115,7 @@ def summary(job, place, graded):
         return f"running: {job.cases_done} of {job.cases_total} cases{again}" if job.cases_total \
             else f"running{again}"
     if job.state == DONE:
-        return f"graded: {scores.shown(graded.score)} / {scores.shown(graded.max_score)}"
+        return f"graded: {score_line}"
     return "could not grade"
 
 
@@ -107,7 +146,7 @@ def values_submitted(session, person, problems):
         if record is not None:
             shown[problem.problem] = {"correct": sum(verdict.correct for verdict in record.verdicts),
                                       "total": len(json.loads(problem.values)), "submission": record.id,
-                                      "submitted_at": record.submitted_at.isoformat()}
+                                      "submitted_at": times.iso(record.submitted_at)}
     return shown
 
 
@@ -143,26 +182,40 @@ def rows(session, course):
             "score": round(chosen.counted_score, 2) if chosen else None,
             "max_score": chosen.max_score if chosen else None,
             "suites": suites,
-            "extension_until": person.extension_until.isoformat() if person.extension_until else None,
+            "extension_until": times.iso(person.extension_until),
             "values_submitted": values_submitted(session, person, problems),
         })
     return out
 
 
+def figures(gradebook):
+    """The class at a glance: students, how many submitted, how many have a score, its mean and median, and how
+    many counted scores fall in each tenth of the maximum."""
+    counted = [row for row in gradebook if row["score"] is not None]
+    totals = [row["score"] for row in counted]
+    return {"students": len(gradebook), "submitted": sum(row["submissions"] > 0 for row in gradebook),
+            "graded": len(counted), "mean": statistics.mean(totals) if totals else None,
+            "median": statistics.median(totals) if totals else None,
+            "bins": report.bins([row["score"] / row["max_score"] if row["max_score"] else 0.0 for row in counted])}
+
+
 def csv_full(gradebook, problems=()):
-    """Every column of the gradebook, one row per student; "values submitted" columns are named apart."""
+    """Every column of the gradebook, one row per student, in one format (the README's): scores and the penalty
+    (the share taken off) with two decimals, counts as whole numbers, times ISO-8601 UTC, values submitted as
+    correct/total; "values submitted" columns are named apart."""
     suites = list(scores.SUITE_POINTS)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["student", "email", "id", "score", "max_score", "raw_score", "penalty", "days_late",
-                     "counted_submission", "why", "submissions", *suites,
+                     "counted_submission", "why", "submissions", "late_submissions", "extension_until", *suites,
                      *(cell(f"values submitted: {problem}") for problem in problems)])
     for row in gradebook:
         values = row["values_submitted"]
-        writer.writerow([cell(row["student"]), cell(row["email"]), cell(row["id"]), _blank(row["score"]),
-                         _blank(row["max_score"]), _blank(row["raw_score"]), row["penalty"], row["days_late"],
-                         _blank(row["counted"]), cell(row["why"]), row["submissions"],
-                         *(_blank(row["suites"].get(suite)) for suite in suites),
+        writer.writerow([cell(row["student"]), cell(row["email"]), cell(row["id"]), decimals(row["score"]),
+                         decimals(row["max_score"]), decimals(row["raw_score"]),
+                         decimals(row["penalty"] if row["counted"] else None), row["days_late"],
+                         _blank(row["counted"]), cell(row["why"]), row["submissions"], row["late_submissions"],
+                         _blank(row["extension_until"]), *(decimals(row["suites"].get(suite)) for suite in suites),
                          *(f"{values[problem]['correct']}/{values[problem]['total']}" if problem in values else ""
                            for problem in problems)])
     return buffer.getvalue()
@@ -172,16 +225,17 @@ def csv_canvas(gradebook, title, max_score=100):
     """Canvas's gradebook import: its identity columns, a "Points Possible" row, one assignment column.
 
     Only the roster's id (as SIS User ID) and e-mail (as SIS Login ID) are
-    known here; Canvas matches a row on any of them. A student with nothing
-    graded gets an empty cell, which Canvas leaves as it is.
+    known here; Canvas matches a row on any of them. Scores have two
+    decimals; a student with nothing graded gets an empty cell, which Canvas
+    leaves as it is.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     column = cell(title)
     writer.writerow([*CANVAS_IDENTITY, column])
-    writer.writerow(["Points Possible", "", "", "", "", max_score])
+    writer.writerow(["Points Possible", "", "", "", "", decimals(max_score)])
     for row in gradebook:
-        writer.writerow([cell(row["student"]), "", cell(row["id"]), cell(row["email"]), "", _blank(row["score"])])
+        writer.writerow([cell(row["student"]), "", cell(row["id"]), cell(row["email"]), "", decimals(row["score"])])
     return buffer.getvalue()
 
 
@@ -193,20 +247,25 @@ def export(session, course, layout):
     return csv_full(gradebook, [problem.problem for problem in published_problems(session)])
 
 
+def decimals(value):
+    """A number with two decimals for a CSV; None as an empty cell."""
+    return "" if value is None else f"{value:.2f}"
+
+
 def _blank(value):
     return "" if value is None else value
 
 
 def class_report(session, course):
-    """The HTML of ``grader report`` for every student's counted submission."""
-    results, not_graded = [], []
+    """``grader report``'s results of every student's counted submission (``report.ClassResults``)."""
+    results = []
     for row in rows(session, course):
         if row["counted"] is None:
             continue
         result = json.loads(newest(session.get(Submission, row["counted"]), DONE).result)
         result["name"] = row["student"]
         results.append(result)
-    return report.render_html(report.ClassResults(results, not_graded, []))
+    return report.ClassResults(results, [], [])
 
 
 def queue_lists(session):
@@ -214,10 +273,10 @@ def queue_lists(session):
     def entry(job):
         submission = job.submission
         return {"job": job.id, "submission": submission.id, "student": submission.person.name,
-                "purpose": job.purpose, "attempts": job.attempts, "enqueued_at": job.enqueued_at.isoformat(),
-                "started_at": job.started_at.isoformat() if job.started_at else None,
+                "purpose": job.purpose, "attempts": job.attempts, "enqueued_at": times.iso(job.enqueued_at),
+                "started_at": times.iso(job.started_at), "finished_at": times.iso(job.finished_at),
                 "cases_done": job.cases_done, "cases_total": job.cases_total, "worker": job.lease_owner,
-                "error": job.error, "internal": job.internal}
+                "error": job.error, "internal": job.internal, "note": job.note}
 
     waiting = session.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.priority.desc(), Job.id)).all()
     running = session.scalars(select(Job).where(Job.state == RUNNING).order_by(Job.started_at)).all()
@@ -226,13 +285,38 @@ def queue_lists(session):
             "running": [entry(job) for job in running], "failed": [entry(job) for job in failed]}
 
 
-def regrade_counted(session, course):
-    """A regrade job for every student's counted submission, unless one is already waiting or running."""
+def regrade_counted(session, course, note=None):
+    """A regrade job for every student's counted submission, unless one is already waiting or running.
+
+    Each job keeps the note (else why the course needed the regrade), and the course no longer needs one.
+    """
+    note = (note or "").strip() or course.regrade_needed
     added = []
     for row in rows(session, course):
         if row["counted"] is None:
             continue
         record = session.get(Submission, row["counted"])
         if newest(record).state not in (QUEUED, RUNNING):
-            added.append(jobs.add(session, record, "regrade"))
+            job = jobs.add(session, record, "regrade")
+            job.note = note
+            added.append(job)
+    course.regrade_needed = None
     return added
+
+
+def regrade(database, queue, note=None):
+    """Queue a regrade of every counted submission (``regrade_counted``); how many were queued."""
+    with database.session() as session:
+        added = regrade_counted(session, database.course(session), note)
+        session.flush()
+        pending = [(job.id, job.priority) for job in added]
+    for job_id, priority in pending:
+        queue.send(job_id, priority)
+    return len(pending)
+
+
+def to_regrade(session, course):
+    """How many counted submissions a regrade would queue now."""
+    return sum(1 for row in rows(session, course)
+               if row["counted"] is not None and newest(session.get(Submission, row["counted"])).state
+               not in (QUEUED, RUNNING))

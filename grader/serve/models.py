@@ -61,6 +61,9 @@ class Course(Base):
     max_archive_bytes: Mapped[int] = mapped_column(Integer)
     lease_seconds: Mapped[int] = mapped_column(Integer, default=60)
     session_secret: Mapped[str] = mapped_column(String(128))
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")     # IANA: every time a person reads is in it
+    # Why every counted submission should be graded again (the year or the seed changed), until a regrade is queued
+    regrade_needed: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
 
 
@@ -122,6 +125,7 @@ class Job(Base):
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float | None] = mapped_column(Float)
     suites: Mapped[str | None] = mapped_column(Text)    # {suite: score} as JSON, so a gradebook reads no result
+    note: Mapped[str | None] = mapped_column(Text)      # a regrade's reason, from the instructor, shown to the student
 
     submission: Mapped[Submission] = relationship(back_populates="jobs")
 

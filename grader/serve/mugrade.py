@@ -56,10 +56,11 @@ def decode(body):
         raise BadValue(f"the body is not JSON ({exc})") from None
     except RecursionError:
         raise BadValue("the value is nested too deeply") from None
-    return _arrays(value, 0)
+    return arrays(value, 0)
 
 
-def _arrays(value, depth):
+def arrays(value, depth=0):
+    """``value`` (decoded JSON) with its encoded arrays as float arrays; raises BadValue past ``MAX_DEPTH``."""
     if depth > MAX_DEPTH:
         raise BadValue(f"the value is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, dict):
@@ -68,9 +69,9 @@ def _arrays(value, depth):
                 return np.asarray(value["data"], dtype=np.float64)
             except (ValueError, TypeError):
                 return {"_encoded_type": ARRAY, "data": value["data"]}   # ragged: compared as given
-        return {key: _arrays(item, depth + 1) for key, item in value.items()}
+        return {key: arrays(item, depth + 1) for key, item in value.items()}
     if isinstance(value, list):
-        return [_arrays(item, depth + 1) for item in value]
+        return [arrays(item, depth + 1) for item in value]
     return value
 
 
@@ -175,101 +176,6 @@ def run_course_tests(solution_dir, tests_dir, timeout=1800):
         raise ServiceError("the reference solution fails the course's tests, so nothing is published: "
                            + "; ".join(failed[:5]))
     return recorded["values"]
-
-
-def router(database):
-    """The protocol's three calls under ``/mugrade/``, on the course's database."""
-    from fastapi import APIRouter, Request
-    from sqlalchemy import select
-    from starlette.concurrency import run_in_threadpool
-
-    from .access import Refused, check_rules, person_with_token
-    from .models import INSTRUCTOR, MugradeProblem, MugradeSubmission, MugradeVerdict, now
-
-    api = APIRouter(prefix="/mugrade")
-
-    def caller(session, user_key):
-        person = person_with_token(session, user_key)
-        if person is None:
-            raise Refused(401, "unknown user_key: use the token your instructor gave you")
-        return person
-
-    def assignment_of(assignment):
-        assignment = assignment or ASSIGNMENT     # the 2022 notebook sends none
-        if assignment != ASSIGNMENT:
-            raise Refused(404, f"this server grades {ASSIGNMENT}, not {assignment!r}")
-        return assignment
-
-    def published(session, assignment, problem):
-        return session.scalars(select(MugradeProblem).where(MugradeProblem.assignment == assignment,
-                                                            MugradeProblem.problem == problem)).first()
-
-    @api.post("/submit")
-    def submit(user_key: str = "", problem: str = "", assignment: str = ""):
-        assignment = assignment_of(assignment)
-        with database.session() as session:
-            person = caller(session, user_key)
-            if published(session, assignment, problem) is None:
-                raise Refused(404, f"{problem or 'that problem'} is not published yet: your instructor publishes "
-                                   "its reference values before it can be checked")
-            session.refresh(person, with_for_update=True)    # one request of this person's at a time
-            moment = now()
-            earlier = session.scalars(select(MugradeSubmission.submitted_at).where(
-                MugradeSubmission.person_id == person.id, MugradeSubmission.assignment == assignment,
-                MugradeSubmission.problem == problem)).all()
-            check_rules(database.course(session), person, moment, earlier, what=f"submissions of {problem}")
-            record = MugradeSubmission(person=person, assignment=assignment, problem=problem, submitted_at=moment)
-            session.add(record)
-            session.flush()
-            return {"submission_id": record.id}
-
-    @api.post("/submit_test")
-    async def submit_test(request: Request, submission_id: int, test_case_index: int, user_key: str = ""):
-        return await run_in_threadpool(check_value, await request.body(), submission_id, test_case_index, user_key)
-
-    def check_value(body, submission_id, test_case_index, user_key):
-        with database.session() as session:
-            person = caller(session, user_key)
-            record = session.get(MugradeSubmission, submission_id)
-            if record is None or record.person_id != person.id:
-                raise Refused(404, f"no submission {submission_id} of yours")
-            values = json.loads(published(session, record.assignment, record.problem).values)
-            if not 0 <= test_case_index < len(values):
-                raise Refused(400, f"test case index {test_case_index} is out of range: {record.problem} has "
-                                   f"{len(values)} published values, indexed from 0")
-            try:
-                got = decode(body)
-            except BadValue as exc:
-                raise Refused(400, str(exc)) from None
-            correct = matches(_arrays(values[test_case_index], 0), got)
-            verdict = session.scalars(select(MugradeVerdict).where(
-                MugradeVerdict.submission_id == record.id, MugradeVerdict.test_index == test_case_index)).first()
-            if verdict is None:
-                verdict = MugradeVerdict(submission=record, test_index=test_case_index)
-                session.add(verdict)
-            verdict.correct, verdict.value, verdict.answered_at = correct, stored(body), now()
-            return {"correct": correct}
-
-    @api.post("/publish")
-    async def publish(request: Request, user_key: str = "", problem: str = "", assignment: str = ""):
-        return await run_in_threadpool(store_values, await request.body(), user_key, problem, assignment_of(assignment))
-
-    def store_values(body, user_key, problem, assignment):
-        with database.session() as session:
-            person = caller(session, user_key)
-            if person.role != INSTRUCTOR:
-                raise Refused(403, "only an instructor's key may publish reference values")
-            try:
-                decode(body)
-                values = json.loads(body)
-            except BadValue as exc:
-                raise Refused(400, str(exc)) from None
-            if not isinstance(values, list) or not problem:
-                raise Refused(400, "publish takes a problem and the list of its values")
-            save_published(session, assignment, problem, values, person.id)
-            return {"published": problem, "assignment": assignment, "values": len(values)}
-
-    return api
 
 
 def save_published(session, assignment, problem, values, person_id=None):

@@ -80,14 +80,27 @@ def counted(graded, counts):
         return None, "nothing graded yet"
     if counts == "best":
         best = max(graded, key=lambda entry: (entry.counted_score, -entry.submitted_at.timestamp()))
-        return best, "the best score" + (_late_words(best) if best.days_late else "")
+        return best, "the best score" + (f", {late_words(best.days_late, best.factor)}" if best.days_late else "")
     on_time = [entry for entry in graded if entry.days_late == 0]
     if on_time:
         return max(on_time, key=lambda entry: entry.submitted_at), "the last on time"
     last = max(graded, key=lambda entry: entry.submitted_at)
-    return last, "the last, none on time" + _late_words(last)
+    return last, f"the last, none on time, {late_words(last.days_late, last.factor)}"
 
 
-def _late_words(entry):
-    words = f", {entry.days_late} day{'s' if entry.days_late > 1 else ''} late"
-    return words + (f": {1 - entry.factor:.0%} off" if entry.factor < 1 else "")
+def late_words(days, factor):
+    """``2 days late: 20% off``, or ``2 days late: no penalty`` where the policy accepts it in full."""
+    words = f"{days} day{'s' if days > 1 else ''} late"
+    return words + (f": {1 - factor:.0%} off" if factor < 1 else ": no penalty")
+
+
+def score_line(score, max_score, days, factor, shown=str):
+    """What a student reads of a score: ``100 / 100``, or late ``100 → 80 counts (2 days late: 20% off)``.
+
+    ``shown`` writes a score (``scores.shown``).
+    """
+    if not days:
+        return f"{shown(score)} / {shown(max_score)}"
+    if factor >= 1:
+        return f"{shown(score)} / {shown(max_score)} ({late_words(days, factor)})"
+    return f"{shown(score)} → {shown(score * factor)} counts ({late_words(days, factor)})"

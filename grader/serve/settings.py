@@ -3,25 +3,15 @@
 Plain Python, so the commands can list the settings without loading the service's packages.
 """
 
-import datetime
-
 from ..years import YEARS
-from . import ServiceError
+from . import ServiceError, times
 
 LATE_POLICIES = ("accept", "penalty", "refuse")
 COUNTED = ("last", "best")
 
 
-def parse_time(text, what="time"):
-    """An aware datetime from ISO-8601 text; without an offset it is this machine's local time."""
-    try:
-        moment = datetime.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ServiceError(f"{what} {text!r} is not an ISO-8601 time (for example 2026-12-14T23:59:00-05:00)") \
-            from None
-    if moment.tzinfo is None:
-        moment = moment.astimezone()
-    return moment.astimezone(datetime.timezone.utc)
+def _deadline(text, course):
+    return None if text.strip().lower() in ("", "none") else times.parse(text, course.timezone, "deadline")
 
 
 def _percent(text):
@@ -46,11 +36,14 @@ def _choice(options):
     return parse
 
 
-# What ``grader course set`` may change: name -> (how to read it, what it means).
+# What ``grader course set`` may change: name -> (how to read it, what it means). The time zone comes first,
+# so that a deadline given with it is read in it; ``_deadline`` reads in the course's zone.
 SETTINGS = {
+    "timezone": (lambda text: times.zone(text).key, "the course's time zone (IANA, e.g. America/New_York): every time "
+                                                   "shown, and every time given without an offset, is in it"),
     "title": (str, "the course's title, shown on every page"),
-    "deadline": (lambda text: None if text in ("", "none") else parse_time(text, "deadline"),
-                 "ISO-8601 time; none removes it"),
+    "deadline": (_deadline, "ISO-8601 time, in the course's time zone unless it has an offset; a date alone "
+                            "(2026-12-14) is the end of that day; none removes it"),
     "late_policy": (_choice(LATE_POLICIES), "what happens after the deadline: accept, penalty or refuse"),
     "penalty_per_day": (_percent, "with late_policy penalty: the share of the score lost per day late, in %"),
     "counts": (_choice(COUNTED), "which submission counts: last (the last on time) or best"),
@@ -64,24 +57,37 @@ SETTINGS = {
 
 
 def apply_settings(course, changes):
-    """Set ``{name: text}`` on the course; one line names a setting or value that cannot be used."""
-    for name, text in changes.items():
-        if name not in SETTINGS:
-            raise ServiceError(f"no setting named {name!r}; settings: {', '.join(SETTINGS)}")
+    """Set ``{name: text}`` on the course; one line names a setting or value that cannot be used.
+
+    A change of the handout year marks the course as needing a regrade (``Course.regrade_needed``).
+    """
+    unknown = sorted(set(changes) - set(SETTINGS))
+    if unknown:
+        raise ServiceError(f"no setting named {unknown[0]!r}; settings: {', '.join(SETTINGS)}")
+    for name in [name for name in SETTINGS if name in changes]:
         parse, meaning = SETTINGS[name]
+        text = changes[name]
         try:
-            value = parse(text)
-        except (ValueError, TypeError) as exc:
+            value = _deadline(text, course) if name == "deadline" else parse(text)
+        except (ValueError, TypeError, ServiceError) as exc:
             raise ServiceError(f"{name}={text!r} cannot be used: {meaning} ({exc})") from None
+        if name == "year" and value != course.year:
+            course.regrade_needed = f"the handout year changed from {course.year} to {value}"
         setattr(course, name, value)
 
 
-def describe(course):
-    """The settings as lines for a terminal; the seed stays secret."""
-    deadline = course.deadline.isoformat() if course.deadline else "none"
-    return [f"title: {course.title}", f"handout year: {course.year}", f"deadline: {deadline}",
-            f"late policy: {course.late_policy}" + (f", {course.penalty_per_day:.0%} per day late"
-                                                    if course.late_policy == "penalty" else ""),
-            f"counts: {course.counts}", f"cool-off: {course.cooloff_seconds} s",
-            f"daily limit: {course.daily_limit or 'none'}", f"largest archive: {course.max_archive_bytes} bytes",
-            f"lease: {course.lease_seconds} s"]
+def describe(course, terminal=True):
+    """The settings as lines; on a ``terminal`` times carry their UTC form too. The seed stays secret."""
+    deadline = times.words(course.deadline, course.timezone, year=terminal)
+    if terminal and course.deadline:
+        deadline += f" ({course.deadline:%Y-%m-%d %H:%M:%S} UTC)"
+    lines = [f"title: {course.title}", f"handout year: {course.year}", f"time zone: {course.timezone}",
+             f"deadline: {deadline}",
+             f"late policy: {course.late_policy}" + (f", {course.penalty_per_day:.0%} per day late"
+                                                     if course.late_policy == "penalty" else ""),
+             f"counts: {course.counts}", f"cool-off: {course.cooloff_seconds} s",
+             f"daily limit: {course.daily_limit or 'none'}",
+             f"largest archive: {times.megabytes(course.max_archive_bytes)}", f"lease: {course.lease_seconds} s"]
+    if course.regrade_needed:
+        lines.append(f"regrade needed: {course.regrade_needed}")
+    return lines

@@ -7,10 +7,13 @@ names a PostgreSQL database (``postgresql://...``) and a Redis or PostgreSQL
 queue instead; a worker elsewhere then needs only the two URLs.
 
 The schema is Alembic's to create and migrate (``migrations/``), on SQLite
-and PostgreSQL alike. SQLite serves one writer at a time: every transaction
+and PostgreSQL alike. SQLite serves one writer at a time: every writing transaction
 takes the write lock when it begins (``BEGIN IMMEDIATE``), waiting up to
 ``SQLITE_BUSY_SECONDS``, so two requests can never both read a limit and
-then both write past it.
+then both write past it. What only reads (every page, every poll) runs in a
+read-only transaction instead (``reading()``): in SQLite's WAL mode it takes
+no lock, so it never waits for a writer nor makes one wait, and a write
+attempted in it fails at once rather than queueing behind the lock.
 """
 
 import contextlib
@@ -92,18 +95,33 @@ class Database:
                 self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
                 event.listen(self.engine, "connect", _sqlite_connect)
                 event.listen(self.engine, "begin", _sqlite_begin)
+                self.read_engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                event.listen(self.read_engine, "connect", _sqlite_connect_read_only)
+                event.listen(self.read_engine, "begin", _sqlite_begin_deferred)
             else:
                 self.engine = create_engine(self.url, pool_pre_ping=True)
+                self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         except (ArgumentError, ImportError) as exc:
             raise ServiceError(f"{redacted(self.url)}: not a database URL this service can use ({exc})") from None
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.readers = sessionmaker(self.read_engine, expire_on_commit=False)
 
     @contextlib.contextmanager
     def session(self):
-        """One transaction: committed when the block ends, rolled back if it raises."""
+        """One writing transaction: committed when the block ends, rolled back if it raises."""
+        with self._translated(), self.sessions.begin() as session:
+            yield session
+
+    @contextlib.contextmanager
+    def reading(self):
+        """One read-only transaction, which never waits for a writer; it writes nothing."""
+        with self._translated(), self.readers() as session, session.begin():
+            yield session
+
+    @contextlib.contextmanager
+    def _translated(self):
         try:
-            with self.sessions.begin() as session:
-                yield session
+            yield
         except OperationalError as exc:
             raise ServiceError(f"the course database {redacted(self.url)} cannot be used: "
                                f"{str(exc.orig).strip().splitlines()[0]}") from None
@@ -148,6 +166,8 @@ class Database:
 
     def close(self):
         self.engine.dispose()
+        if self.url.startswith("sqlite"):
+            self.read_engine.dispose()
 
 
 def _alembic_config(connection=None):
@@ -169,6 +189,15 @@ def _sqlite_connect(dbapi_connection, _record):
 
 def _sqlite_begin(connection):
     connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_connect_read_only(dbapi_connection, record):
+    _sqlite_connect(dbapi_connection, record)
+    dbapi_connection.execute("PRAGMA query_only=ON")
+
+
+def _sqlite_begin_deferred(connection):
+    connection.exec_driver_sql("BEGIN")
 
 
 def new_course(year, title, seed=None):

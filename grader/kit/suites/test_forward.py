@@ -51,9 +51,14 @@ def test_summation(shape, axes):
     check_forward(lambda a: needle().summation(a, axes=axes), random_inputs([shape]))
 
 
+# Rows, a column, a scalar; then targets where the kept size recurs ((3, 1) -> (3, 3)), so that
+# code which finds the kept axis by its size puts a column's data along a row and fails.
+BROADCASTS = [((3,), (2, 3)), ((4, 1), (3, 4, 5)), ((), (3, 3, 3)), ((1, 3), (4, 3)),
+              ((3, 1), (3, 3)), ((2, 1), (2, 2)), ((1, 3, 1), (3, 3, 3))]
+
+
 @case("BroadcastTo.compute")
-@pytest.mark.parametrize("shape, target", [((3,), (2, 3)), ((4, 1), (3, 4, 5)), ((), (3, 3, 3)), ((1, 3), (4, 3))],
-                         ids=shape_id)
+@pytest.mark.parametrize("shape, target", BROADCASTS, ids=shape_id)
 def test_broadcast_to(shape, target):
     check_forward(lambda a: needle().broadcast_to(a, target), random_inputs([shape]))
 

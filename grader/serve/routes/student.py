@@ -1,0 +1,81 @@
+"""A student's own pages: their submissions, uploading one, each submission's feedback, and the course's kit.
+
+Instructors reach every submission's page too; a student reaches only their
+own, and any other id answers 404, as if it did not exist.
+"""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse, Response
+
+from .. import course_kit, feedback, gradebook, policy, times, uploads
+from ..access import Refused, rules
+from ..dependencies import CourseOf, Reader, SignedIn, UploadForm, check_csrf, visible_submission
+from ..models import INSTRUCTOR, now
+from ..pages import PageOf
+
+router = APIRouter()
+
+
+def my_page(page, session, course, person, message=None, status=200, headers=None):
+    mine = [gradebook.submission_json(session, course, record, False) for record in reversed(person.submissions)]
+    values = gradebook.values_submitted(session, person, gradebook.published_problems(session))
+    kit = {"name": course_kit.file_name(), "url": f"/kit/{course_kit.file_name()}", "year": course.year,
+           "server": str(page.request.base_url).rstrip("/")}
+    context = {"submissions": mine, "rules": rules(course, person, now()), "values": values, "message": message,
+               "kit": kit}
+    return page.render("student.html", context, status=status, headers=headers)
+
+
+@router.get("/me")
+def my_submissions(person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+    return my_page(page, session, course, person)
+
+
+@router.post("/submit")
+def submit(request: Request, person: SignedIn, form: UploadForm, session: Reader, course: CourseOf, page: PageOf):
+    check_csrf(request, form)
+    state = request.app.state
+    try:
+        submission_id, _ = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
+    except Refused as exc:
+        return my_page(page, session, course, person, exc.message, exc.status, exc.headers)
+    return RedirectResponse(f"/submissions/{submission_id}", 303)
+
+
+def feedback_context(session, course, person, submission_id):
+    record = visible_submission(session, person, submission_id)
+    instructor = person.role == INSTRUCTOR
+    shown = gradebook.submission_json(session, course, record, instructor)
+    deadline = policy.deadline_of(course.deadline, record.person.extension_until)
+    result = shown["result"]
+    return {"submission": shown, "questions": list(feedback.questions(result)) if result else [],
+            "warnings": feedback.warnings(shown, times.words(deadline, course.timezone)),
+            "sandbox": feedback.sandbox(result) if result and instructor else None}
+
+
+@router.get("/submissions/{submission_id}")
+def submission_page(submission_id: int, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+    return page.render("submission.html", feedback_context(session, course, person, submission_id))
+
+
+@router.get("/submissions/{submission_id}/feedback")
+def feedback_fragment(submission_id: int, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+    return page.fragment("_feedback.html", feedback_context(session, course, person, submission_id))
+
+
+@router.get("/submissions/{submission_id}/archive")
+def archive(submission_id: int, person: SignedIn, session: Reader):
+    record = visible_submission(session, person, submission_id)
+    name = uploads.safe_name(f"{record.person.name}-{record.id}-{uploads.safe_name(record.archive_name)}")
+    return Response(record.archive, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+@router.get("/kit/{name}")
+def kit(name: str, person: SignedIn, course: CourseOf):
+    """The course's student kit (``course_kit``): ``needle-check``, for the course's year, with a public seed."""
+    if name != course_kit.file_name():
+        raise Refused(404, f"the course's kit is {course_kit.file_name()}")
+    file_name, data = course_kit.wheel(course.year, course.seed)
+    return Response(data, media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
