@@ -185,9 +185,13 @@ class Child:
     def stop(self):
         """Kill the child and everything it started; reap it; keep what it wrote before dying."""
         if self.status is None and self.forked:
+            ended = self.process.ended()
             self.process.kill()   # its keeper kills its process group, itself last
             self.status, self.rusage = self.process.wait4()
-            isolation.sweep(self.uid, None)
+            if not (ended and self.sandbox.provides_view()):
+                # A PID namespace ended with it, and took every process of its uid along: swept only
+                # when it was stopped, while that namespace may still be ending.
+                isolation.sweep(self.uid, None)
         if self.status is None:
             # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.
             try:

@@ -62,6 +62,10 @@ class Forked:
         self.status_fd = status
         self.returncode = None
 
+    def ended(self):
+        """Whether its keeper has ended, and with it everything below."""
+        return bool(select.select([self.pidfd], [], [], 0)[0])
+
     def kill(self):
         """Ask the keeper to kill the child's process group, itself with it (SIGKILL if it does not at once)."""
         self._signal(signal.SIGTERM)
