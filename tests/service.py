@@ -58,6 +58,34 @@ def zipped(sample, nested=""):
     return buffer.getvalue()
 
 
+SLOW = """
+
+import time as _time
+from . import autograd as _autograd
+
+_numpy = _autograd.Tensor.numpy
+
+
+def _slow_numpy(self):   # every value the grader reads takes a while: a grading is long enough to catch midway
+    _time.sleep({seconds})
+    return _numpy(self)
+
+
+_autograd.Tensor.numpy = _slow_numpy
+"""
+
+
+def slowed(sample, folder, seconds=0.0005):
+    """A copy of the sample in ``folder`` that grades as it does, only slower: its path."""
+    import shutil
+
+    copy = Path(folder) / Path(sample).name
+    shutil.copytree(SAMPLES / sample, copy)
+    with open(copy / "python" / "needle" / "__init__.py", "a") as init:
+        init.write(SLOW.format(seconds=seconds))
+    return copy
+
+
 def database(folder):
     from grader.serve.store import Database, Location
 

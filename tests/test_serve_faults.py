@@ -13,8 +13,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from service import (Server, commands, database, make_course, process_tree, still_running, wait_for,  # noqa: E402
-                     zipped)
+from service import (Server, commands, database, make_course, process_tree, slowed, still_running,  # noqa: E402
+                     wait_for, zipped)
 
 EXPECTED = {"alice": 100.0, "bob": 54.8506}
 
@@ -33,13 +33,14 @@ def jobs(folder):
     return found
 
 
-def submit_all(server, tokens, samples):
+def submit_all(server, tokens, samples, folder):
+    """Each sample, slowed (``service.slowed``) so that a grading is surely caught midway; ``{id: sample}``."""
     from grader.serve.client import Client
 
-    sent = {}
+    sent, slow = {}, {sample: slowed(sample, folder / "slow") for sample in set(samples)}
     for index, sample in enumerate(samples):
         name = sorted(tokens)[index % len(tokens)]
-        reply = Client(server.url, tokens[name]).submit(f"{sample}.zip", zipped(sample))
+        reply = Client(server.url, tokens[name]).submit(f"{sample}.zip", zipped(slow[sample]))
         sent[reply["id"]] = sample
     return sent
 
@@ -57,7 +58,7 @@ def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
     tokens = make_course(folder, lease_seconds=6)
     server = Server(folder, workers=2).start()
     try:
-        sent = submit_all(server, tokens, ["alice", "bob"] * 3)
+        sent = submit_all(server, tokens, ["alice", "bob"] * 3, tmp_path)
         victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
                                        None), 60, every=0.05, what="a job halfway through")
         grading = process_tree(int(victim["owner"].split("/")[1]))   # the process, its template, its children
@@ -85,7 +86,7 @@ def test_a_grader_worker_killed_with_sigkill_leaves_no_process_and_each_job_is_g
     tokens = make_course(folder, lease_seconds=6)
     server = Server(folder, workers=1).start()
     try:
-        sent = submit_all(server, tokens, ["alice", "bob"] * 2)
+        sent = submit_all(server, tokens, ["alice", "bob"] * 2, tmp_path)
         victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
                                        None), 60, every=0.05, what="a job halfway through")
         killed = worker_of(server)
@@ -106,7 +107,7 @@ def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(
     tokens = make_course(folder)
     server = Server(folder, workers=1).start()
     try:
-        sent = submit_all(server, tokens, ["alice", "bob"] * 5)
+        sent = submit_all(server, tokens, ["alice", "bob"] * 5, tmp_path)
         wait_for(lambda: any(job["state"] == "running" and job["done"] >= 5 for job in jobs(folder)), 60, every=0.05,
                  what="a job halfway through")
         assert server.stop() == 0

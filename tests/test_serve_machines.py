@@ -19,8 +19,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from service import (REPO_ROOT, Server, commands, make_course, process_tree, still_running, wait_for,  # noqa: E402
-                     zipped)
+from service import (REPO_ROOT, Server, commands, make_course, process_tree, slowed, still_running,  # noqa: E402
+                     wait_for, zipped)
 
 
 def start_worker(tmp_path, name, database, queue, jobs=1):
@@ -162,6 +162,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
     folder = tmp_path / "course"
     tokens = make_course(folder, database=database, queue=queue, lease_seconds=10)
     samples = ("alice", "bob", "carol", "dave")
+    slow = {sample: slowed(sample, tmp_path / "slow") for sample in samples}   # graded as the samples, only slower
     server = Server(folder, workers=0).start()
     workers = [start_worker(tmp_path, f"machine-{index}", database, queue) for index in (1, 2)]
     try:
@@ -169,7 +170,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
         names = sorted(tokens)
         for index in range(40):
             sample = samples[index % len(samples)]
-            reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(sample))
+            reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(slow[sample]))
             sent[reply["id"]] = sample
         def halfway():   # mid-way through the class, and in the first half of a job: a job seen nearly
             jobs = all_jobs(database)   # finished may be done by the time its worker is killed
