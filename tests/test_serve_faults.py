@@ -144,7 +144,7 @@ def test_a_grading_that_dies_twice_for_no_fault_of_the_submission_is_tried_again
 
     def killed_at_once(child, *args, **kwargs):
         started(child, *args, **kwargs)
-        if args[2]["mode"] == "grade":
+        if args[2]["mode"] == "grade":   # forked: the keeper, killed with all below it
             os.kill(child.process.pid, signal.SIGKILL)
 
     folder = tmp_path / "course"
