@@ -15,13 +15,29 @@ web app runs alone and ``grader worker`` processes grade, first one and then
 two (``--jobs 1`` each): the ratio of their throughputs is the scaling
 (target: two at least 1.6x one, on 2 cores).
 
+With ``--deadline``, a deadline: STUDENTS students (300) each sign in on the
+pages, upload their homework from the page at a moment spread over the
+first 60 s, open its page and poll it every 2 s (as the page's script does)
+until it is graded, then fetch its feedback, while ``grader serve`` grades
+with WORKERS processes. It reports the latency of the page and API requests
+(p50, p95, p99), the polls' while grading ran, every error (a status the
+page would not expect, or no answer), the time from the first upload to the
+last result, and whether each upload was graded exactly once. Targets: no
+error, none lost or graded twice, polls' p95 under 500 ms while grading
+runs.
+
     python benchmarks/bench_serve.py [--submissions 200] [--clients 20] [--workers 2]
     python benchmarks/bench_serve.py --database postgresql://... --queue redis://... [--submissions 100]
+    python benchmarks/bench_serve.py --deadline [--students 300] [--workers 2] [--window 60] [--poll 2]
 """
 
 import argparse
+import asyncio
 import concurrent.futures
+import html
+import json
 import os
+import random
 import shutil
 import statistics
 import subprocess
@@ -29,6 +45,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -154,6 +171,213 @@ def report(label, count, span, waits=None):
     return count / span
 
 
+class Latencies:
+    """Every request's kind, start (seconds into the run), latency and outcome; the errors among them."""
+
+    def __init__(self):
+        self.records, self.errors = [], []
+
+    def add(self, kind, started, seconds, error=None):
+        self.records.append((kind, started, seconds))
+        if error:
+            self.errors.append(f"{kind}: {error}")
+
+    def report(self, label, kinds, within=None):
+        chosen = sorted(seconds for kind, started, seconds in self.records if kind in kinds
+                        and (within is None or within[0] <= started <= within[1]))
+        if not chosen:
+            return None
+        def at(share):
+            return chosen[min(len(chosen) - 1, int(share * len(chosen)))] * 1000
+        print(f"{label:<34}{len(chosen):6d} requests  p50 {at(0.5):7.1f} ms  p95 {at(0.95):7.1f} ms  "
+              f"p99 {at(0.99):7.1f} ms  max {chosen[-1] * 1000:7.1f} ms", flush=True)
+        return at(0.95)
+
+
+GIVE_UP_SECONDS = 1200      # after the uploads, how long the students wait for their results at most
+PAGE_KINDS = ("GET /signin", "POST /signin", "GET /me", "POST /submit", "GET /submissions/N",
+              "GET /submissions/N/feedback")
+
+
+class Connection:
+    """One student's browser, as far as the benchmark needs: HTTP/1.1 over one kept-alive connection, with its
+    cookie. It is this small because it shares the two cores with the service it measures (httpx took about
+    10 ms of CPU a request, more than the service's own)."""
+
+    def __init__(self, url, timeout):
+        self.host, self.port = url.split("://", 1)[1].rsplit(":", 1)
+        self.timeout, self.cookie, self.reader, self.writer = timeout, None, None, None
+
+    async def request(self, method, path, body=b"", content_type=None, accept=None):
+        """``(status, {header: value}, body)``; raises OSError or asyncio.TimeoutError."""
+        try:
+            return await asyncio.wait_for(self._exchange(method, path, body, content_type, accept), self.timeout)
+        except BaseException:
+            self.close()
+            raise
+
+    async def _exchange(self, method, path, body, content_type, accept):
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, int(self.port))
+        head = [f"{method} {path} HTTP/1.1", f"Host: {self.host}:{self.port}", f"Content-Length: {len(body)}"]
+        head += [f"Cookie: {self.cookie}"] if self.cookie else []
+        head += [f"Content-Type: {content_type}"] if content_type else []
+        head += [f"Accept: {accept}"] if accept else []
+        self.writer.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        await self.writer.drain()
+        status = int((await self.reader.readline()).split()[1])
+        headers = {}
+        while (line := await self.reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode("latin-1").partition(":")
+            name, value = name.strip().lower(), value.strip()
+            if name == "set-cookie":
+                self.cookie = value.split(";", 1)[0]
+            headers[name] = value
+        data = await self.reader.readexactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, headers, data
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+def form(fields):
+    return urllib.parse.urlencode(fields).encode(), "application/x-www-form-urlencoded"
+
+
+def multipart(fields, name, filename, data):
+    boundary = "bench" + os.urandom(8).hex()
+    parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="{key}"\r\n\r\n{value}\r\n'.encode()
+             for key, value in fields.items()]
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
+                 "Content-Type: application/zip\r\n\r\n".encode() + data + b"\r\n")
+    return b"".join(parts) + f"--{boundary}--\r\n".encode(), f"multipart/form-data; boundary={boundary}"
+
+
+async def student(url, token, archive, start_after, poll_every, latencies, clock, finished, timeout):
+    """One student at the deadline: sign in, upload from the page, open the submission, poll until graded."""
+    browser = Connection(url, timeout)
+
+    async def call(kind, method, path, expected, body=(b"", None), accept=None):
+        started = clock()
+        try:
+            status, headers, data = await browser.request(method, path, *body, accept=accept)
+        except (OSError, asyncio.TimeoutError, ValueError, IndexError) as exc:
+            latencies.add(kind, started, clock() - started, f"{type(exc).__name__}: {exc}")
+            return None
+        latencies.add(kind, started, clock() - started,
+                      None if status == expected else f"{status} {data[:200]!r}")
+        return (headers, data) if status == expected else None
+
+    def csrf(page):
+        return html.unescape(page[1].decode().split('name="csrf" value="', 1)[1].split('"', 1)[0])
+
+    await asyncio.sleep(start_after)
+    try:
+        page = await call("GET /signin", "GET", "/signin", 200)
+        if page is None or await call("POST /signin", "POST", "/signin", 303,
+                                      form({"token": token, "csrf": csrf(page)})) is None:
+            return
+        page = await call("GET /me", "GET", "/me", 200)
+        if page is None:
+            return
+        sent = await call("POST /submit", "POST", "/submit", 303,
+                          multipart({"csrf": csrf(page)}, "archive", *archive))
+        if sent is None:
+            return
+        where = sent[0]["location"]
+        await call("GET /submissions/N", "GET", where, 200)
+        submission_id = where.rsplit("/", 1)[1]
+        while True:
+            await asyncio.sleep(poll_every)
+            state = await call("poll GET /api/submissions/N", "GET", f"/api/submissions/{submission_id}", 200,
+                               accept="application/json")
+            if state is not None and json.loads(state[1])["status"] not in ("queued", "running"):
+                finished.append(clock())
+                await call("GET /submissions/N/feedback", "GET", where + "/feedback", 200)
+                return
+    finally:
+        browser.close()
+
+
+async def deadline_students(url, tokens, archives, window, poll_every, timeout):
+    latencies, finished = Latencies(), []
+    started = time.monotonic()
+
+    def clock():
+        return time.monotonic() - started
+
+    rng = random.Random(714)
+    students = [asyncio.ensure_future(student(url, token, archive, rng.uniform(0, window), poll_every, latencies,
+                                              clock, finished, timeout)) for token, archive in zip(tokens, archives)]
+    done, waiting = await asyncio.wait(students, timeout=window + GIVE_UP_SECONDS)
+    for task in waiting:         # still polling: their results never came
+        task.cancel()
+        latencies.errors.append(f"no result within {window + GIVE_UP_SECONDS:.0f} s")
+    return latencies, finished
+
+
+def deadline_records(folder):
+    """``(first upload, first grading start, last result, {submission: [job states]}, scores)`` from the course's
+    records, times as datetimes."""
+    from sqlalchemy import select
+
+    from grader.serve.models import Job, Submission
+
+    db = database(folder)
+    with db.session() as session:
+        submissions = session.scalars(select(Submission)).all()
+        jobs = session.scalars(select(Job)).all()
+        by_submission = {record.id: [job.state for job in record.jobs] for record in submissions}
+        first_upload = min(record.submitted_at for record in submissions)
+        first_start = min(job.started_at for job in jobs if job.started_at)
+        last_result = max(job.finished_at for job in jobs if job.finished_at)
+        graded = [job.finished_at - job.started_at for job in jobs if job.finished_at and job.started_at]
+    db.close()
+    return first_upload, first_start, last_result, by_submission, graded
+
+
+def deadline(root, paths, students, workers, window, poll_every, timeout):
+    """The deadline scenario (module docstring); prints its figures."""
+    folder = os.path.join(root, "deadline-course")
+    names = [f"student{index:03d}" for index in range(students)]
+    tokens = make_course(folder, students=names)
+    archives = [(f"{os.path.basename(path)}.zip", zipped(path)) for path in paths[:students]]
+    server = Server(folder, workers=workers, log=os.path.join(root, "deadline-serve.log")).start()
+    try:
+        time.sleep(5)     # the grading processes load the course's reference before the first upload
+        run_started = time.time()
+        latencies, finished = asyncio.run(deadline_students(server.url, [tokens[name] for name in names], archives,
+                                                            window, poll_every, timeout))
+    finally:
+        try:
+            server.close()
+        except AssertionError as exc:
+            print(f"{exc}; its log ends: {open(server.log.name).read()[-2000:]}")
+    first_upload, first_start, last_result, by_submission, graded = deadline_records(folder)
+    lost = students - len(by_submission)
+    twice = sum(1 for states in by_submission.values() if len(states) != 1)
+    unfinished = sum(1 for states in by_submission.values() if states[-1] not in ("done", "failed"))
+    grading_window = ((first_start.timestamp() - run_started), (last_result.timestamp() - run_started))
+    print(f"{students} students, {workers} grading processes, uploads over {window:.0f} s, polls every "
+          f"{poll_every:.0f} s, cpus {len(os.sched_getaffinity(0))}", flush=True)
+    latencies.report("pages (sign-in, upload, views)", PAGE_KINDS)
+    for kind in PAGE_KINDS:
+        latencies.report(f"  {kind}", (kind,))
+    latencies.report("API polls", ("poll GET /api/submissions/N",))
+    p95 = latencies.report("API polls while grading ran", ("poll GET /api/submissions/N",), grading_window)
+    waits = sorted(span.total_seconds() for span in graded)
+    print(f"grading: {len(waits)} results, median {statistics.median(waits):.2f} s each; first upload to last result "
+          f"{(last_result - first_upload).total_seconds():.1f} s; results seen by every student: {len(finished)}")
+    print(f"errors: {len(latencies.errors)}; lost: {lost}; graded more than once: {twice}; not finished: "
+          f"{unfinished}; polls' p95 while grading: {p95:.0f} ms (target < 500)")
+    for error in latencies.errors[:20]:
+        print(f"  {error}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=200)
@@ -162,8 +386,17 @@ def main():
     parser.add_argument("--database", help="a PostgreSQL URL: measure one worker process against two, each run in a "
                                            "new database beside it")
     parser.add_argument("--queue", help="with --database: a Redis or PostgreSQL queue URL")
+    parser.add_argument("--deadline", action="store_true", help="the deadline scenario (module docstring)")
+    parser.add_argument("--students", type=int, default=300, help="with --deadline: students, one upload each")
+    parser.add_argument("--window", type=float, default=60.0, help="with --deadline: seconds the uploads spread over")
+    parser.add_argument("--poll", type=float, default=2.0, help="with --deadline: seconds between a student's polls")
+    parser.add_argument("--timeout", type=float, default=30.0, help="with --deadline: a request's timeout (an error)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as root:
+        if args.deadline:
+            deadline(root, build_class(root, args.students), args.students, args.workers, args.window, args.poll,
+                     args.timeout)
+            return
         paths = build_class(root, args.submissions)
         print(f"{len(paths)} submissions, {args.clients} clients, cpus {len(os.sched_getaffinity(0))}", flush=True)
         if args.database:

@@ -72,6 +72,8 @@ def _describe_files(images, labels):
 def generated(workspace_dir):
     """The small deterministic dataset, written into ``workspace_dir``."""
     images, labels = idx.generate_mnist_like(workspace_dir, n=GENERATED_EXAMPLES, seed=GENERATED_SEED)
+    for path in (images, labels):   # read by the unprivileged child, whatever this process's umask
+        os.chmod(path, 0o644)
     digest, count = _describe_files(images, labels)
     return Dataset("generated", "generated", images, labels, digest, count)
 

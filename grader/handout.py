@@ -16,11 +16,16 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+import threading
 from dataclasses import dataclass
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
 BEGIN_MARKER = "### BEGIN YOUR SOLUTION"
 END_MARKER = "### END YOUR SOLUTION"
+# CPython 3.11 and 3.12 keep ast's recursion depth per interpreter, not per thread: two threads parsing at once
+# (a batch's jobs staging, a course's uploads) can fail with "SystemError: AST constructor recursion depth
+# mismatch" (python/cpython#106905, seen under the deadline benchmark). Parsing takes turns.
+_PARSING = threading.Lock()
 
 _MARKER_RE = re.compile(r"^(?P<indent>[ \t]*)(?P<marker>### (?:BEGIN|END) YOUR SOLUTION)[ \t]*$")
 
@@ -107,24 +112,30 @@ def _function_spans(tree: ast.AST, lines: List[str]) -> List[Tuple[int, int, str
     return spans
 
 
+def parse(source_text: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time (``_PARSING``)."""
+    with _PARSING:
+        return ast.parse(source_text, filename=filename)
+
+
 def function_at(source_text: str, lineno: int) -> Optional[str]:
     """The qualified name of the innermost function holding line ``lineno``, if any."""
     try:
-        tree = ast.parse(source_text)
+        tree = parse(source_text)
     except SyntaxError:
         return None
     spans = [s for s in _function_spans(tree, source_text.splitlines(keepends=True)) if s[0] <= lineno <= s[1]]
     return max(spans, key=lambda s: s[0])[2] if spans else None
 
 
-def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlock]:
-    """The solution blocks of one file, in order.
+def find_solution_blocks(source_text: str, course_path: str, tree: Optional[ast.Module] = None) -> List[SolutionBlock]:
+    """The solution blocks of one file, in order; ``tree``, the file already parsed, saves parsing it again.
 
     Raises ValueError if the markers are unbalanced, nested or misaligned,
     if the file does not parse, or if a block is not inside a function."""
     marker_blocks = _scan_markers(source_text, course_path)
     try:
-        tree = ast.parse(source_text, filename=course_path)
+        tree = tree or parse(source_text, filename=course_path)
     except SyntaxError as e:
         raise ValueError("%s:%s: does not parse: %s" % (course_path, e.lineno, e.msg)) from None
     lines = source_text.splitlines(keepends=True)

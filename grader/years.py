@@ -25,7 +25,7 @@ import functools
 from pathlib import Path
 from typing import Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from . import bundle
+from . import bundle, handout
 from .handout import find_solution_blocks, render_block, rewrite_blocks
 
 FLAT_LAYOUT = {  # needle module -> path in the course repository
@@ -258,14 +258,14 @@ class Parsed:
 
 def _parse(text, path):
     try:
-        tree = ast.parse(text)
+        tree = handout.parse(text, path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):   # a file that does not parse shows nothing
         return None
     functions = {node.name for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     functions |= {f"{cls.name}.{node.name}" for cls in tree.body if isinstance(cls, ast.ClassDef)
                   for node in cls.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     try:
-        blocks = {block.function for block in find_solution_blocks(text, path)}
+        blocks = {block.function for block in find_solution_blocks(text, path, tree)}
     except (ValueError, RecursionError):
         blocks = set()
     return Parsed(tree, frozenset(functions), frozenset(blocks))
@@ -501,7 +501,11 @@ def detect(sources: Dict[str, str]) -> Detection:
     YearError, naming what was found, when nothing tells the years apart or
     the heaviest years tie.
     """
-    found = findings(sources)
+    return weigh(findings(sources))
+
+
+def weigh(found: List[Finding]) -> Detection:
+    """``detect`` for findings already made (``findings``)."""
     support = {year: sum(finding.weight for finding in found if year in finding.years) for year in YEARS}
     leaders = [year for year in YEARS if support[year] == max(support.values())]
     if len(leaders) == 1:

@@ -47,14 +47,15 @@ def make_course(folder, students=("ann", "bea", "cid"), instructors=("prof",), y
     return tokens
 
 
-def zipped(sample, nested=""):
-    """The bytes of a zip of a sample submission (or any folder), its files under ``nested``."""
+def zipped(sample, nested="", leave_out=()):
+    """The bytes of a zip of a sample submission (or any folder), its files under ``nested``, but ``leave_out``."""
     folder = Path(sample) if os.path.isabs(str(sample)) else SAMPLES / sample
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts:
-                archive.write(path, nested + path.relative_to(folder).as_posix())
+            name = path.relative_to(folder).as_posix()
+            if path.is_file() and "__pycache__" not in path.parts and name not in leave_out:
+                archive.write(path, nested + name)
     return buffer.getvalue()
 
 

@@ -60,7 +60,7 @@ def test_a_submission_is_queued_then_graded_and_only_its_student_and_instructors
     folder, tokens, client = secret_course
     sent = upload(client, tokens["ann"], zipped("alice"))
     assert sent.status_code == 202
-    assert sent.json() == {"id": 1, "status": "queued", "position": 1}
+    assert sent.json() == {"id": 1, "status": "queued", "position": 1, "warnings": []}
     waiting = client.get("/api/submissions/1", headers=bearer(tokens["ann"])).json()
     assert (waiting["status"], waiting["position"], waiting["summary"], waiting["result"]) == (
         "queued", 1, "queued: 1st in line", None)
@@ -173,7 +173,8 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
                            headers={"Content-Type": "application/json"}, content=chunks())
         assert "content-length" not in reply.request.headers
         assert (reply.status_code, reply.json()) == (413, {
-            "error": f"the request body is larger than the {1000 + 64 * 1024} bytes this course accepts"})
+            "error": "the upload is too large: this course accepts archives of up to 1 KB (1000 bytes); put only "
+                     "python/ and apps/ in it (grader submit sends only those)"})
     assert stored_submissions(folder) == 0
 
 

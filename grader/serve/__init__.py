@@ -11,7 +11,9 @@ uses; the instructor has a live gradebook. The pieces, one module each:
 - ``policy``: deadlines, late penalties, submission limits and which submission counts, as plain rules;
 - ``jobs``: the queue (Huey) and the leases that make every job graded exactly once;
 - ``worker``: what a worker process does with a job;
-- ``uploads``: what an uploaded submission must be, and storing it with its job;
+- ``uploads``: what an uploaded submission must be (against the course's handout year too), and storing it with
+  its job;
+- ``throttle``: how many wrong tokens one client address may send before it waits;
 - ``dependencies``: what a route needs (a database session, who is asking, a checked form);
 - ``pages``: rendering the pages in the site's layout, and the error page;
 - ``feedback``: what a submission's page shows of its result, written for a browser;
@@ -29,4 +31,8 @@ through ``grading.Session``.
 
 
 class ServiceError(Exception):
-    """A course or service request that cannot be carried out; the message says why in one line."""
+    """A course or service request that cannot be carried out; the message says why in one line.
+
+    The commands print it; the web app logs it and tells its client only that the service is unavailable
+    (it may name a database's URL or a path).
+    """

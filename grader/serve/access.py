@@ -1,6 +1,7 @@
 """Who is asking, and whether the course's rules let them submit now.
 
-A person is known by their token (only its hash is stored). A request the
+A person is known by their token (only its hash is stored); a client address
+that sent too many wrong ones is turned away for a while (``throttle``). A request the
 rules turn down is ``Refused``: an HTTP status, one line saying why, and
 headers (a 429 says when to retry). Instructors are never limited; for a
 student, the deadline under a ``refuse`` policy and the limits on earlier
@@ -14,6 +15,7 @@ from sqlalchemy import select
 
 from . import policy, store, times
 from .models import STUDENT, Person
+from .throttle import client_address, too_many
 
 
 class Refused(Exception):
@@ -29,6 +31,18 @@ def person_with_token(session, token):
     if not token:
         return None
     return session.scalars(select(Person).where(Person.token_hash == store.hash_token(token.strip()))).first()
+
+
+def person_asking(request, session, token):
+    """The person holding the token a request sent, or None; Refused (429) while its address is throttled."""
+    throttle, address = request.app.state.throttle, client_address(request)
+    wait = throttle.admit(address)
+    if wait:
+        raise Refused(429, *too_many(wait))
+    person = person_with_token(session, token)
+    if person is not None:
+        throttle.succeeded(address)
+    return person
 
 
 def check_rules(course, person, moment, earlier, what="submissions"):

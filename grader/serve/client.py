@@ -2,11 +2,15 @@
 
 Only what the grader reads is sent: the Python sources under ``python/`` and
 ``apps/`` of the homework (found at any depth, as ``grader run`` finds them),
-zipped; the command says what it left out. With ``--wait`` it follows the
-grading and prints the feedback as ``needle-check`` does, then the score as
-it counts, after any late penalty. It speaks the JSON API with the standard
-library and click alone, so the student kit carries this module as it is
-(with this package's ``__init__``, which holds only ``ServiceError``).
+zipped; the command says what it left out. The server checks the files
+against the course's handout year, as for a page's upload: a homework in
+another year's layout is refused (422) with what to do, and weaker
+disagreement comes back as warnings, printed before anything else. With
+``--wait`` it follows the grading and prints the feedback as ``needle-check``
+does, then the score as it counts, after any late penalty. It speaks the
+JSON API with the standard library and click alone, so the student kit
+carries this module as it is (with this package's ``__init__``, which holds
+only ``ServiceError``).
 """
 
 import io
@@ -101,6 +105,8 @@ def submit(path, server, token, wait=False, echo=print, progress=print):
         progress(f"not sent: {source} {why}; the starter's version will be graded in its place")
     sent = client.submit(name, data)
     echo(f"submitted {name} as submission {sent['id']}: queued at position {sent['position']}")
+    for warning in sent.get("warnings", []):     # what its files say against the course's handout year
+        progress(f"warning: {warning}")
     if not wait:
         return sent
     shown = None

@@ -4,9 +4,12 @@ A route names what it needs in its signature, and nothing else reaches it:
 ``session: Reader`` (a read-only transaction, which never waits for a writer),
 ``course: CourseOf`` (the course's settings, read in that transaction),
 ``person: SignedIn`` or ``Instructor`` on a page, ``ApiPerson`` or
-``ApiInstructor`` on the JSON API, ``form: CheckedForm`` for a page's form.
+``ApiInstructor`` on the JSON API, ``form: CheckedForm`` for a page's form,
+``UploadForm`` (the API) or ``PageUpload`` (a page) for an archive.
 A write opens its own short transaction (``Database.session()``) for the
 write alone, so no request holds the write lock while it reads or renders.
+A route that reads a body names it before anything that opens a session:
+the body arrives first, so a slow client never holds a pooled connection.
 
 Who is asking: the API takes ``Authorization: Bearer TOKEN``; the pages sign
 in with the token once and then carry a signed session cookie, and every
@@ -18,17 +21,43 @@ outright; a cookie whose token was reissued since counts as signed out.
 import hmac
 from typing import Annotated
 
-from fastapi import Depends, Request
+import anyio
+from fastapi import Depends, Path, Query, Request
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 
-from .access import Refused, person_with_token
+from .access import Refused, person_asking
 from .models import INSTRUCTOR, Course, Person, Submission
 
 FORM_OVERHEAD = 64 * 1024        # what a multipart body holds beyond the archive itself
+LARGEST_ID = 2**63 - 1           # the largest integer SQLite and PostgreSQL store: a larger id is refused (400)
+
+# A record's id in a path or a query: a whole number the database can look up.
+RecordId = Annotated[int, Path(ge=0, le=LARGEST_ID)]
+RecordIdQuery = Annotated[int, Query(ge=0, le=LARGEST_ID)]
 
 
-def reading(request: Request):
+READ_SLOTS = 20     # requests that may hold a read transaction at once (store.SQLITE_POOL and SERVER_POOL exceed it)
+
+
+async def read_slot(request: Request):
+    """One of ``READ_SLOTS`` places for a read transaction, waited for in the event loop.
+
+    A request's dependencies and route run in turns of the thread pool, and
+    its session keeps its connection from the first query to the route's end:
+    without a bound, a burst of requests (300 students at a deadline) each
+    took a connection and then waited for a thread, until the pool ran dry and
+    they all timed out together.
+    """
+    slots = getattr(request.app.state, "read_slots", None)
+    if slots is None:
+        slots = request.app.state.read_slots = anyio.Semaphore(READ_SLOTS)
+    async with slots:
+        yield
+
+
+def reading(request: Request, slot: Annotated[None, Depends(read_slot, scope="function")]):
     with request.app.state.database.reading() as session:
         yield session
 
@@ -38,7 +67,10 @@ Reader = Annotated[Session, Depends(reading, scope="function")]
 
 
 def course_of(request: Request, session: Reader):
-    return request.app.state.database.course(session)
+    """The course's settings; the body limit's cap follows them (``grader course set`` may change it while serving)."""
+    course = request.app.state.database.course(session)
+    request.app.state.max_archive_bytes = course.max_archive_bytes
+    return course
 
 
 CourseOf = Annotated[Course, Depends(course_of)]
@@ -51,17 +83,23 @@ def person_of(request, session, api):
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Refused(401, "the Authorization header must be: Bearer TOKEN")
-        person = person_with_token(session, token)
+        person = person_asking(request, session, token)
         if person is None:
             raise Refused(401, "unknown token: ask your instructor for yours")
         return person
-    person_id = request.session.get("person")
-    person = session.get(Person, person_id) if person_id is not None else None
-    if person is not None and request.session.get("token") != person.token_hash[:16]:
-        person = None     # signed in with a token since reissued (grader course token)
+    person = cookie_person(request, session)
     if person is not None and api and request.method == "POST" \
             and not same_secret(request.headers.get("x-csrf-token"), request.session.get("csrf")):
         raise Refused(403, "a request from the pages must carry their CSRF token")
+    return person
+
+
+def cookie_person(request, session):
+    """Who the session cookie names, or None: signed out, or signed in with a token reissued since."""
+    person_id = request.session.get("person")
+    person = session.get(Person, person_id) if isinstance(person_id, int) else None
+    if person is not None and request.session.get("token") != person.token_hash[:16]:
+        person = None     # grader course token issued a new one
     return person
 
 
@@ -129,13 +167,21 @@ async def checked_form(request: Request):
 
 
 async def upload_form(request: Request):
-    """A form that carries an archive: its declared size is checked before its body is read."""
-    limit = request.app.state.max_archive_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit + FORM_OVERHEAD:
-        raise Refused(413, f"the upload is {int(length)} bytes: the course accepts archives of up to {limit} bytes")
+    """A form that carries an archive; one beyond the course's cap is refused (413) before it is read whole."""
     return await request.form(max_files=1, max_fields=8)
+
+
+async def page_upload(request: Request):
+    """A page's upload: ``(form, None)``, or ``(None, refusal)`` when it cannot be read (too large, not a form),
+    which the page shows in its own place."""
+    try:
+        return await upload_form(request), None
+    except Refused as exc:
+        return None, exc
+    except HTTPException as exc:      # the framework's own: a malformed multipart body
+        return None, Refused(400, f"the upload cannot be read ({exc.detail}): choose the file and send it again")
 
 
 CheckedForm = Annotated[FormData, Depends(checked_form)]
 UploadForm = Annotated[FormData, Depends(upload_form)]
+PageUpload = Annotated[tuple[FormData | None, Refused | None], Depends(page_upload)]

@@ -16,6 +16,7 @@ sandbox runs: no kernel, isolation layers, uid or timings, and no seed.
 import csv
 import io
 import json
+import re
 import statistics
 
 from sqlalchemy import select
@@ -67,12 +68,15 @@ def history(submission):
     return out
 
 
-def submission_json(session, course, submission, for_instructor):
-    """What the API says of a submission; a student's copy of the result is ``for_student``'s."""
+def submission_json(session, course, submission, for_instructor, with_result=True):
+    """What the API says of a submission; a student's copy of the result is ``for_student``'s.
+
+    Lists leave the result out (``with_result``): it is the one large part, read only where it is shown.
+    """
     job, graded = newest(submission), newest(submission, DONE)
     days, factor = lateness(course, submission)
     result = None
-    if graded is not None:
+    if graded is not None and with_result:
         result = json.loads(graded.result)
         if not for_instructor:
             result = for_student(result)
@@ -81,7 +85,7 @@ def submission_json(session, course, submission, for_instructor):
     gradings = history(submission)
     changed = [entry for entry in gradings if entry["purpose"] == "regrade" and entry["before"] is not None
                and round(entry["before"], 2) != round(entry["score"], 2)]
-    return {
+    shown = {
         "id": submission.id,
         "student": submission.person.name,
         "status": STATUS[job.state],
@@ -93,17 +97,34 @@ def submission_json(session, course, submission, for_instructor):
         "penalty": round(1 - factor, 4),
         "cases_done": job.cases_done,
         "cases_total": job.cases_total,
-        "error": job.error if job.state == FAILED else None,
+        "error": without_paths(job.error) if job.state == FAILED else None,
         "regrading": job.purpose == "regrade" and job.state in (QUEUED, RUNNING),
         "archive": submission.archive_name,
+        "warnings": submission_warnings(submission),
         "score": graded.score if graded else None,
         "max_score": graded.max_score if graded else None,
         "counted_score": round(graded.score * factor, 2) if graded else None,
         "score_line": line,
         "history": gradings,
         "regraded": changed[-1] if changed else None,
-        "result": result,
     }
+    if with_result:
+        shown["result"] = result
+    return shown
+
+
+SERVER_PATH = re.compile(r"(?<![\w./~-])/(?:[^\s/'\"]+/)+[^\s/'\"]*")
+
+
+def without_paths(text):
+    """A job's error as the pages and the API show it: a path of the grading machine's is only named so (a
+    worker's own failure may hold one; its log keeps the whole)."""
+    return SERVER_PATH.sub("(a path on the grading machine)", text) if text else text
+
+
+def submission_warnings(submission):
+    """What its files say against the course's handout year, and the course files it lacks (``uploads.year_check``)."""
+    return json.loads(submission.warnings or "[]")
 
 
 def summary(job, place, score_line=None):
@@ -168,9 +189,10 @@ def rows(session, course):
                 graded.append(policy.Graded(submission.id, submission.submitted_at, job.score, job.max_score,
                                             days, factor))
         chosen, why = policy.counted(graded, course.counts)
-        suites = {}
+        suites, flagged = {}, []
         if chosen is not None:
-            suites = json.loads(newest(session.get(Submission, chosen.id), DONE).suites or "{}")
+            counted = session.get(Submission, chosen.id)
+            suites, flagged = json.loads(newest(counted, DONE).suites or "{}"), submission_warnings(counted)
         out.append({
             "student": person.name, "email": person.email, "id": person.external_id,
             "submissions": len(person.submissions),
@@ -182,6 +204,7 @@ def rows(session, course):
             "score": round(chosen.counted_score, 2) if chosen else None,
             "max_score": chosen.max_score if chosen else None,
             "suites": suites,
+            "warnings": flagged,
             "extension_until": times.iso(person.extension_until),
             "values_submitted": values_submitted(session, person, problems),
         })
@@ -276,7 +299,7 @@ def queue_lists(session):
                 "purpose": job.purpose, "attempts": job.attempts, "enqueued_at": times.iso(job.enqueued_at),
                 "started_at": times.iso(job.started_at), "finished_at": times.iso(job.finished_at),
                 "cases_done": job.cases_done, "cases_total": job.cases_total, "worker": job.lease_owner,
-                "error": job.error, "internal": job.internal, "note": job.note}
+                "error": without_paths(job.error), "internal": job.internal, "note": job.note}
 
     waiting = session.scalars(select(Job).where(Job.state == QUEUED).order_by(Job.priority.desc(), Job.id)).all()
     running = session.scalars(select(Job).where(Job.state == RUNNING).order_by(Job.started_at)).all()

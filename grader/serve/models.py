@@ -60,6 +60,7 @@ class Course(Base):
     daily_limit: Mapped[int | None] = mapped_column(Integer)
     max_archive_bytes: Mapped[int] = mapped_column(Integer)
     lease_seconds: Mapped[int] = mapped_column(Integer, default=60)
+    budget_seconds: Mapped[int] = mapped_column(Integer, default=120)    # a submission's grading, all cases
     session_secret: Mapped[str] = mapped_column(String(128))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")     # IANA: every time a person reads is in it
     # Why every counted submission should be graded again (the year or the seed changed), until a regrade is queued
@@ -91,10 +92,12 @@ class Submission(Base):
     person_id: Mapped[int] = mapped_column(ForeignKey("people.id"), index=True)
     submitted_at: Mapped[datetime.datetime] = mapped_column(UTCDateTime(), default=now)
     archive_name: Mapped[str] = mapped_column(String(255))
-    archive: Mapped[bytes] = mapped_column(LargeBinary)
+    archive: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)    # read only where it is used: polls skip it
     archive_sha256: Mapped[str] = mapped_column(String(64))
     # False once the service itself failed to grade it: it then uses up none of the student's limits
     counts_for_limits: Mapped[bool] = mapped_column(Boolean, default=True)
+    # what its files say against the course's handout year, found when it was uploaded: a JSON list of sentences
+    warnings: Mapped[str | None] = mapped_column(Text)
 
     person: Mapped[Person] = relationship(back_populates="submissions")
     jobs: Mapped[list["Job"]] = relationship(back_populates="submission", order_by="Job.id")
@@ -121,7 +124,7 @@ class Job(Base):
     cases_total: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
     internal: Mapped[bool] = mapped_column(Boolean, default=False)   # the service failed, not the submission
-    result: Mapped[str | None] = mapped_column(Text)                  # the grader's JSON result
+    result: Mapped[str | None] = mapped_column(Text, deferred=True)   # the grader's JSON result, read where used
     score: Mapped[float | None] = mapped_column(Float)
     max_score: Mapped[float | None] = mapped_column(Float)
     suites: Mapped[str | None] = mapped_column(Text)    # {suite: score} as JSON, so a gradebook reads no result

@@ -20,8 +20,7 @@ from markupsafe import Markup
 
 from .. import scores
 from . import times
-from .access import Refused
-from .dependencies import CourseOf, Visitor, person_of
+from .dependencies import CourseOf, Visitor, cookie_person
 
 HERE = pathlib.Path(__file__).resolve().parent
 
@@ -50,6 +49,8 @@ def templates():
 
 def csrf_token(request):
     """The session's CSRF token, made on its first page."""
+    if "session" not in request.scope:
+        return ""
     if "csrf" not in request.session:
         request.session["csrf"] = secrets.token_urlsafe(32)
     return request.session["csrf"]
@@ -59,8 +60,9 @@ class Page:
     """Renders templates for one request, in the site's layout."""
 
     def __init__(self, request, course, person):
+        """``course`` is None where the database could not say (an error page): the site's name, in UTC."""
         self.request, self.person = request, person
-        self.title, self.zone = course.title, course.timezone
+        self.title, self.zone = (course.title, course.timezone) if course is not None else (SITE, "UTC")
 
     def render(self, name, context=None, status=200, headers=None):
         return self.request.app.state.templates.TemplateResponse(
@@ -82,13 +84,29 @@ def page(request: Request, course: CourseOf, person: Visitor):
 PageOf = Annotated[Page, Depends(page)]
 
 
+# The error page's heading per status: what happened, in a few words.
+ERROR_HEADINGS = {400: "This request cannot be used", 401: "Sign in first", 403: "Not allowed",
+                  404: "Page not found", 405: "Not a request this page takes", 413: "Upload too large",
+                  422: "Cannot be graded as sent", 429: "Too many requests", 500: "Something went wrong",
+                  503: "Service unavailable"}
+SITE = "needle-grader"
+
+
 def error_page(request, status, message, headers=None):
-    """The error page for a refusal that happened outside (or before) a route's dependencies."""
+    """The site's error page, for a refusal outside (or before) a route's own page, and for a failure of ours.
+
+    The course's title and who is signed in are read if the database answers;
+    the page is shown either way.
+    """
     database = request.app.state.database
-    with database.reading() as session:
-        try:
-            person = person_of(request, session, api=False)
-        except Refused:
-            person = None
-        shown = Page(request, database.course(session), person)
-        return shown.render("error.html", {"message": message}, status=status, headers=headers)
+    course, person = None, None
+    try:
+        with database.reading() as session:
+            course = database.course(session)
+            if "session" in request.scope:
+                person = cookie_person(request, session)
+    except Exception:   # noqa: BLE001 - the page is shown without them; the cause is logged by whoever failed
+        pass
+    heading = ERROR_HEADINGS.get(status, f"Error {status}")
+    return Page(request, course, person).render("error.html", {"message": message, "heading": heading,
+                                                               "status": status}, status=status, headers=headers)

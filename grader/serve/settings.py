@@ -28,6 +28,13 @@ def _non_negative(text):
     return value
 
 
+def _positive(text):
+    value = int(text)
+    if value < 1:
+        raise ValueError("a whole number, 1 or more")
+    return value
+
+
 def _choice(options):
     def parse(text):
         if text not in options:
@@ -52,6 +59,8 @@ SETTINGS = {
                     "submissions a student may make in 24 hours; none for no limit"),
     "max_archive_bytes": (_non_negative, "the largest archive accepted, in bytes"),
     "lease_seconds": (_non_negative, "how long a worker holds a job without a sign of life before it is requeued"),
+    "budget_seconds": (_positive, "seconds of grading one submission may take in all; cases not run by then "
+                                  "score 0"),
     "year": (_choice(YEARS), "the handout year every submission is graded as"),
 }
 
@@ -87,7 +96,8 @@ def describe(course, terminal=True):
                                                      if course.late_policy == "penalty" else ""),
              f"counts: {course.counts}", f"cool-off: {course.cooloff_seconds} s",
              f"daily limit: {course.daily_limit or 'none'}",
-             f"largest archive: {times.megabytes(course.max_archive_bytes)}", f"lease: {course.lease_seconds} s"]
+             f"largest archive: {times.megabytes(course.max_archive_bytes)}", f"lease: {course.lease_seconds} s",
+             f"time budget: {course.budget_seconds} s per submission"]
     if course.regrade_needed:
         lines.append(f"regrade needed: {course.regrade_needed}")
     return lines

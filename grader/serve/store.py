@@ -4,7 +4,9 @@ A course's folder holds ``course.json``, which names the database and the
 queue. By default both are SQLite files in the folder (``course.db``,
 ``queue.db``): one machine, no other service. A course on several machines
 names a PostgreSQL database (``postgresql://...``) and a Redis or PostgreSQL
-queue instead; a worker elsewhere then needs only the two URLs.
+queue instead; a worker elsewhere then needs only the two URLs. Only the
+folder's owner may read its files: they hold the session secret, the secret
+seed, token hashes and every archive (``make_private``, ``check_private``).
 
 The schema is Alembic's to create and migrate (``migrations/``), on SQLite
 and PostgreSQL alike. SQLite serves one writer at a time: every writing transaction
@@ -23,6 +25,7 @@ import json
 import os
 import pathlib
 import secrets
+import shlex
 
 from sqlalchemy import create_engine, event, select
 from sqlalchemy.engine import make_url
@@ -35,7 +38,14 @@ from .models import STUDENT, Course, Person
 COURSE_FILE = "course.json"
 MIGRATIONS = pathlib.Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_SECONDS = 30
+# The web app holds a read connection for at most 20 requests at once (dependencies.READ_SLOTS) and opens
+# others within one of its 40 threads (anyio's): a write, an error page. The pools exceed what requests holding
+# one may ask for besides, so no set of them waits for each other. SQLite connections are cheap; a database
+# server's are counted (PostgreSQL allows 100 by default), and there its reads and writes share one pool.
+SQLITE_POOL = {"pool_size": 10, "max_overflow": 60}
+SERVER_POOL = {"pool_size": 10, "max_overflow": 20}
 DEFAULT_MAX_ARCHIVE_BYTES = 5 * 1024 * 1024
+DEFAULT_BUDGET_SECONDS = 120
 
 
 def database_url(url):
@@ -80,9 +90,52 @@ class Location:
     def save(self, folder):
         folder = pathlib.Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / COURSE_FILE).write_text(json.dumps({"database": self.database, "queue": self.queue}, indent=1)
-                                          + "\n")
-        os.chmod(folder / COURSE_FILE, 0o600)   # it may hold database passwords
+        path = folder / COURSE_FILE     # it may hold database passwords: only its owner reads it
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as handle:
+            handle.write(json.dumps({"database": self.database, "queue": self.queue}, indent=1) + "\n")
+        os.chmod(path, 0o600)
+
+
+SQLITE_SIDE_FILES = ("", "-wal", "-shm", "-journal")
+
+
+def sqlite_path(url):
+    """The file of a ``sqlite:///FILE`` URL, or None for any other."""
+    return url[len("sqlite:///"):] if url.startswith("sqlite:///") else None
+
+
+def course_files(location, folder=None):
+    """The files holding a course's secrets on this machine: course.json, and its SQLite databases with their
+    -wal, -shm and -journal files (the session secret, the seed, token hashes, every archive)."""
+    paths = [os.path.join(folder, COURSE_FILE)] if folder else []
+    for url in (location.database, location.queue):
+        path = sqlite_path(url)
+        if path:
+            paths.extend(path + suffix for suffix in SQLITE_SIDE_FILES)
+    return [path for path in dict.fromkeys(paths) if os.path.exists(path)]
+
+
+def exposed_files(location, folder=None):
+    """The course's files (``course_files``) that a user other than their owner may read or write."""
+    return [path for path in course_files(location, folder) if os.stat(path).st_mode & 0o077]
+
+
+def check_private(location, folder=None):
+    """Refuse, in one line with its fix, a course whose files others on this machine can read."""
+    exposed = exposed_files(location, folder)
+    if exposed:
+        where = folder or os.path.dirname(exposed[0])
+        raise ServiceError(f"{', '.join(exposed)}: open to other users of this machine, yet they hold the "
+                           f"course's secrets (its session secret, grading seed, token hashes and every archive): run "
+                           f"chmod -R go= {shlex.quote(str(where))} and start again")
+
+
+def make_private(location, folder=None):
+    """Only the owner may enter the course's folder and read its files (0700 and 0600)."""
+    if folder:
+        os.chmod(folder, 0o700)
+    for path in course_files(location, folder):
+        os.chmod(path, 0o600)
 
 
 class Database:
@@ -92,14 +145,15 @@ class Database:
         self.url = database_url(url)
         try:
             if self.url.startswith("sqlite"):
-                self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                self.engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **SQLITE_POOL)
                 event.listen(self.engine, "connect", _sqlite_connect)
                 event.listen(self.engine, "begin", _sqlite_begin)
-                self.read_engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+                self.read_engine = create_engine(self.url, connect_args={"timeout": SQLITE_BUSY_SECONDS},
+                                                 **SQLITE_POOL)
                 event.listen(self.read_engine, "connect", _sqlite_connect_read_only)
                 event.listen(self.read_engine, "begin", _sqlite_begin_deferred)
             else:
-                self.engine = create_engine(self.url, pool_pre_ping=True)
+                self.engine = create_engine(self.url, pool_pre_ping=True, **SERVER_POOL)
                 self.read_engine = self.engine.execution_options(postgresql_readonly=True)
         except (ArgumentError, ImportError) as exc:
             raise ServiceError(f"{redacted(self.url)}: not a database URL this service can use ({exc})") from None
@@ -204,7 +258,7 @@ def new_course(year, title, seed=None):
     return Course(id=1, title=title, year=year, seed=secrets.randbits(63) if seed is None else seed,
                   late_policy="accept", penalty_per_day=0.0, counts="last", cooloff_seconds=60,
                   daily_limit=None, max_archive_bytes=DEFAULT_MAX_ARCHIVE_BYTES, lease_seconds=60,
-                  session_secret=secrets.token_hex(32))
+                  budget_seconds=DEFAULT_BUDGET_SECONDS, session_secret=secrets.token_hex(32))
 
 
 def issue_token():

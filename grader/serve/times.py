@@ -97,9 +97,12 @@ def iso(moment):
     return None if moment is None else _aware(moment).astimezone(datetime.timezone.utc).isoformat()
 
 
-def megabytes(size):
-    """A size in bytes, in MB for people, to three figures: ``5 MB``, ``0.5 MB``, ``12.3 MB``."""
-    return f"{size / MB:.3g} MB"
+def megabytes(count):
+    """A size as people read it: "5 MB", "0.5 MB", "12 KB" (halves round up, as the pages' script rounds)."""
+    if count * 10 < MB:
+        return f"{max(1, (count + 512) // 1024)} KB"
+    tenths = (count * 10 + MB // 2) // MB
+    return f"{tenths // 10}" + (f".{tenths % 10}" if tenths % 10 else "") + " MB"
 
 
 def _aware(moment):

@@ -9,23 +9,26 @@ from sqlalchemy import select
 
 from .. import gradebook, uploads
 from ..access import Refused
-from ..dependencies import ApiInstructor, ApiPerson, CourseOf, Reader, UploadForm, visible_submission
+from ..dependencies import ApiInstructor, ApiPerson, CourseOf, Reader, RecordId, UploadForm, visible_submission
 from ..models import INSTRUCTOR, Submission
 
 router = APIRouter(prefix="/api")
 
 
 @router.post("/submissions", status_code=202)
-def submit(request: Request, person: ApiPerson, form: UploadForm):
+def submit(request: Request, form: UploadForm, person: ApiPerson, course: CourseOf):
+    """An upload; its body is read before any database session opens, so a slow one holds no connection."""
     state = request.app.state
-    submission_id, position = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
-    return JSONResponse({"id": submission_id, "status": "queued", "position": position}, 202)
+    submission_id, position, warnings = uploads.accept(state.database, state.queue, course, person.id,
+                                                       form.get("archive"))
+    return JSONResponse({"id": submission_id, "status": "queued", "position": position, "warnings": warnings}, 202)
 
 
 @router.get("/submissions/{submission_id}")
-def submission(submission_id: int, person: ApiPerson, session: Reader, course: CourseOf):
+def submission(submission_id: RecordId, person: ApiPerson, session: Reader, course: CourseOf):
+    """What the pages poll: answered as plain JSON (what it holds is JSON already), without FastAPI's encoder."""
     record = visible_submission(session, person, submission_id)
-    return gradebook.submission_json(session, course, record, person.role == INSTRUCTOR)
+    return JSONResponse(gradebook.submission_json(session, course, record, person.role == INSTRUCTOR))
 
 
 @router.get("/submissions")
@@ -34,8 +37,8 @@ def submissions(person: ApiPerson, session: Reader, course: CourseOf):
         chosen = session.scalars(select(Submission).order_by(Submission.id)).all()
     else:
         chosen = person.submissions
-    return [_without_result(gradebook.submission_json(session, course, record, person.role == INSTRUCTOR))
-            for record in chosen]
+    return JSONResponse([gradebook.submission_json(session, course, record, person.role == INSTRUCTOR,
+                                                   with_result=False) for record in chosen])
 
 
 @router.get("/gradebook")
@@ -62,6 +65,3 @@ def regrade(request: Request, person: ApiInstructor, note: str | None = None):
     queued = gradebook.regrade(request.app.state.database, request.app.state.queue, (note or "")[:500] or None)
     return JSONResponse({"queued": queued}, 202)
 
-
-def _without_result(shown):
-    return {key: value for key, value in shown.items() if key != "result"}

@@ -36,7 +36,8 @@ def history_page(name: str, person: Instructor, session: Reader, course: CourseO
     student = session.scalars(select(Person).where(Person.name == name)).first()
     if student is None:
         raise Refused(404, f"no one named {name} on the roster")
-    shown = [gradebook.submission_json(session, course, record, True) for record in reversed(student.submissions)]
+    shown = [gradebook.submission_json(session, course, record, True, with_result=False)
+             for record in reversed(student.submissions)]
     row = next((row for row in gradebook.rows(session, course) if row["student"] == name), None)
     return page.render("history.html", {"student": student, "submissions": shown, "row": row})
 
@@ -61,7 +62,7 @@ def regrade_page(person: Instructor, session: Reader, course: CourseOf, page: Pa
 
 
 @router.post("/regrade")
-def regrade(request: Request, person: Instructor, form: CheckedForm):
+def regrade(request: Request, form: CheckedForm, person: Instructor):
     note = str(form.get("note") or "").strip()[:500] or None
     gradebook.regrade(request.app.state.database, request.app.state.queue, note)
     return RedirectResponse("/instructor/queue", 303)

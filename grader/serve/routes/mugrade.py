@@ -11,9 +11,9 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import select
 
 from .. import mugrade
-from ..access import Refused, check_rules, person_with_token
-from ..dependencies import Reader
-from ..models import INSTRUCTOR, MugradeProblem, MugradeSubmission, MugradeVerdict, now
+from ..access import Refused, check_rules, person_asking
+from ..dependencies import Reader, RecordIdQuery
+from ..models import INSTRUCTOR, MugradeProblem, MugradeSubmission, MugradeVerdict, Person, now
 
 router = APIRouter(prefix="/mugrade")
 
@@ -25,8 +25,8 @@ async def body(request: Request):
 Body = Annotated[bytes, Depends(body)]
 
 
-def caller(session, user_key):
-    person = person_with_token(session, user_key)
+def caller(request, session, user_key):
+    person = person_asking(request, session, user_key)
     if person is None:
         raise Refused(401, "unknown user_key: use the token your instructor gave you")
     return person
@@ -52,30 +52,30 @@ def decoded(body):
 
 
 @router.post("/submit")
-def submit(request: Request, user_key: str = "", problem: str = "", assignment: str = ""):
+def submit(request: Request, session: Reader, user_key: str = "", problem: str = "", assignment: str = ""):
     assignment = assignment_of(assignment)
+    person = caller(request, session, user_key)     # read first: a wrong key never waits for the write lock
+    if published(session, assignment, problem) is None:
+        raise Refused(404, f"{problem or 'that problem'} is not published yet: your instructor publishes "
+                           "its reference values before it can be checked")
     database = request.app.state.database
-    with database.session() as session:
-        person = caller(session, user_key)
-        if published(session, assignment, problem) is None:
-            raise Refused(404, f"{problem or 'that problem'} is not published yet: your instructor publishes "
-                               "its reference values before it can be checked")
-        session.refresh(person, with_for_update=True)    # one request of this person's at a time
+    with database.session() as writing:
+        person = writing.get(Person, person.id, with_for_update=True)    # one request of this person's at a time
         moment = now()
-        earlier = session.scalars(select(MugradeSubmission.submitted_at).where(
+        earlier = writing.scalars(select(MugradeSubmission.submitted_at).where(
             MugradeSubmission.person_id == person.id, MugradeSubmission.assignment == assignment,
             MugradeSubmission.problem == problem)).all()
-        check_rules(database.course(session), person, moment, earlier, what=f"submissions of {problem}")
+        check_rules(database.course(writing), person, moment, earlier, what=f"submissions of {problem}")
         record = MugradeSubmission(person=person, assignment=assignment, problem=problem, submitted_at=moment)
-        session.add(record)
-        session.flush()
+        writing.add(record)
+        writing.flush()
         return {"submission_id": record.id}
 
 
 @router.post("/submit_test")
-def submit_test(request: Request, body: Body, session: Reader, submission_id: int, test_case_index: int,
+def submit_test(request: Request, body: Body, session: Reader, submission_id: RecordIdQuery, test_case_index: int,
                 user_key: str = ""):
-    person = caller(session, user_key)
+    person = caller(request, session, user_key)
     record = session.get(MugradeSubmission, submission_id)
     if record is None or record.person_id != person.id:
         raise Refused(404, f"no submission {submission_id} of yours")
@@ -98,7 +98,7 @@ def submit_test(request: Request, body: Body, session: Reader, submission_id: in
 def publish(request: Request, body: Body, session: Reader, user_key: str = "", problem: str = "",
             assignment: str = ""):
     assignment = assignment_of(assignment)
-    person = caller(session, user_key)
+    person = caller(request, session, user_key)
     if person.role != INSTRUCTOR:
         raise Refused(403, "only an instructor's key may publish reference values")
     decoded(body)

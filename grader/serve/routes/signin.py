@@ -1,11 +1,17 @@
-"""Signing in with a token, and out again."""
+"""Signing in with a token, and out again.
+
+A wrong token is answered at once with the sign-in page and its message:
+the token is looked up in a read-only transaction, which never waits for
+a writer. An address that sent too many wrong tokens gets the same page
+with 429 and when to try again (``throttle``).
+"""
 
 import secrets
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse
 
-from ..access import person_with_token
+from ..access import Refused, person_asking
 from ..dependencies import CheckedForm, Reader, Visitor
 from ..models import INSTRUCTOR
 from ..pages import PageOf
@@ -27,7 +33,10 @@ def signin_page(page: PageOf):
 
 @router.post("/signin")
 def sign_in(request: Request, form: CheckedForm, session: Reader, page: PageOf):
-    person = person_with_token(session, str(form.get("token") or "").strip())
+    try:
+        person = person_asking(request, session, str(form.get("token") or "").strip())
+    except Refused as exc:
+        return page.render("signin.html", {"message": exc.message}, status=exc.status, headers=exc.headers)
     if person is None:
         return page.render("signin.html", {"message": "That token is not one of this course's."}, status=401)
     request.session.clear()

@@ -9,19 +9,21 @@ from fastapi.responses import RedirectResponse, Response
 
 from .. import course_kit, feedback, gradebook, policy, times, uploads
 from ..access import Refused, rules
-from ..dependencies import CourseOf, Reader, SignedIn, UploadForm, check_csrf, visible_submission
+from ..dependencies import CourseOf, PageUpload, Reader, RecordId, SignedIn, check_csrf, visible_submission
 from ..models import INSTRUCTOR, now
 from ..pages import PageOf
 
 router = APIRouter()
 
 
-def my_page(page, session, course, person, message=None, status=200, headers=None):
-    mine = [gradebook.submission_json(session, course, record, False) for record in reversed(person.submissions)]
+def my_page(page, session, course, person, refusal=None, status=200, headers=None):
+    """The student's page; ``refusal`` (an upload's, in the API's words) is shown beside the upload form."""
+    mine = [gradebook.submission_json(session, course, record, False, with_result=False)
+            for record in reversed(person.submissions)]
     values = gradebook.values_submitted(session, person, gradebook.published_problems(session))
     kit = {"name": course_kit.file_name(), "url": f"/kit/{course_kit.file_name()}", "year": course.year,
            "server": str(page.request.base_url).rstrip("/")}
-    context = {"submissions": mine, "rules": rules(course, person, now()), "values": values, "message": message,
+    context = {"submissions": mine, "rules": rules(course, person, now()), "values": values, "refusal": refusal,
                "kit": kit}
     return page.render("student.html", context, status=status, headers=headers)
 
@@ -32,11 +34,18 @@ def my_submissions(person: SignedIn, session: Reader, course: CourseOf, page: Pa
 
 
 @router.post("/submit")
-def submit(request: Request, person: SignedIn, form: UploadForm, session: Reader, course: CourseOf, page: PageOf):
-    check_csrf(request, form)
+def submit(request: Request, upload: PageUpload, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+    """An upload from the student's page; a refusal shows that page again with the API's message and status.
+
+    Its body is read before any database session opens, so a slow one holds no connection.
+    """
+    form, refusal = upload
     state = request.app.state
     try:
-        submission_id, _ = uploads.accept(state.database, state.queue, person.id, form.get("archive"))
+        if refusal is not None:
+            raise refusal
+        check_csrf(request, form)
+        submission_id, _, _ = uploads.accept(state.database, state.queue, course, person.id, form.get("archive"))
     except Refused as exc:
         return my_page(page, session, course, person, exc.message, exc.status, exc.headers)
     return RedirectResponse(f"/submissions/{submission_id}", 303)
@@ -54,17 +63,17 @@ def feedback_context(session, course, person, submission_id):
 
 
 @router.get("/submissions/{submission_id}")
-def submission_page(submission_id: int, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+def submission_page(submission_id: RecordId, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
     return page.render("submission.html", feedback_context(session, course, person, submission_id))
 
 
 @router.get("/submissions/{submission_id}/feedback")
-def feedback_fragment(submission_id: int, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
+def feedback_fragment(submission_id: RecordId, person: SignedIn, session: Reader, course: CourseOf, page: PageOf):
     return page.fragment("_feedback.html", feedback_context(session, course, person, submission_id))
 
 
 @router.get("/submissions/{submission_id}/archive")
-def archive(submission_id: int, person: SignedIn, session: Reader):
+def archive(submission_id: RecordId, person: SignedIn, session: Reader):
     record = visible_submission(session, person, submission_id)
     name = uploads.safe_name(f"{record.person.name}-{record.id}-{uploads.safe_name(record.archive_name)}")
     return Response(record.archive, media_type="application/octet-stream",

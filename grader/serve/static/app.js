@@ -188,8 +188,16 @@ function watchGradebook(table) {
       var tr = body.insertRow();
       keys.forEach(function (key) {
         if (key === "student") {
-          cell(tr, r.student, {href: "/instructor/students/" + encodeURIComponent(r.student), header: true,
-                               className: "student"});
+          var name = cell(tr, r.student, {href: "/instructor/students/" + encodeURIComponent(r.student),
+                                          header: true, className: "student"});
+          if (r.warnings && r.warnings.length) {   // the counted submission's files disagree with the course's year
+            var flag = document.createElement("span");
+            flag.className = "flag";
+            flag.title = r.warnings.join(" ");
+            flag.textContent = "warning";
+            name.appendChild(document.createTextNode(" "));
+            name.appendChild(flag);
+          }
         } else if (key === "counted") {
           cell(tr, r.counted ? "#" + r.counted : "", {href: r.counted ? "/submissions/" + r.counted : null});
         } else if (key === "why") { cell(tr, r.why, {className: "why"}); }
@@ -293,8 +301,42 @@ function watchQueue(box) {
   });
 }
 
+// A size as the server words it (times.megabytes): "5 MB", "0.5 MB", "12 KB".
+function megabytes(count) {
+  if (count * 10 < 1024 * 1024) { return Math.max(1, Math.floor((count + 512) / 1024)) + " KB"; }
+  var tenths = Math.floor((count * 10 + 512 * 1024) / (1024 * 1024));
+  return Math.floor(tenths / 10) + (tenths % 10 ? "." + (tenths % 10) : "") + " MB";
+}
+
+// The upload form: an archive beyond the course's cap is refused here, before it is sent (the server
+// refuses it too, but a browser may show a large upload cut off as a broken connection).
+function checkUploads(form) {
+  var limit = Number(form.getAttribute("data-max-bytes"));
+  var input = form.querySelector('input[type="file"]');
+  var shown = document.getElementById("upload-message");   // the server's refusal, if any, until a file is chosen
+
+  function refusal() {
+    var file = input.files && input.files[0];
+    if (!file || !limit || file.size <= limit) { return null; }
+    return file.name + " is " + megabytes(file.size) + ": this course accepts archives of up to " +
+      megabytes(limit) + ". Put only python/ and apps/ in it.";
+  }
+  function show() {
+    var text = refusal();
+    shown.textContent = text || "";
+    shown.hidden = !text;
+    return text;
+  }
+  input.addEventListener("change", show);
+  form.addEventListener("submit", function (event) {
+    if (show()) { event.preventDefault(); input.focus(); }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", function () {
   keepTimesCurrent();
+  var upload = document.getElementById("upload");
+  if (upload) { checkUploads(upload); }
   var list = document.getElementById("submissions");
   if (list) { watchList(list); }
   var status = document.getElementById("status");
