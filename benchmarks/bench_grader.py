@@ -5,12 +5,15 @@ Compares, median of several interleaved runs after a warm-up:
   every case's values (the suites' own functions, called directly: no
   pytest, no sandbox, no transfer, no comparison);
 - graded: ``Session.grade`` of the same submission with every protection
-  this machine offers, and with isolation off (process and rlimits only);
+  this machine offers, its children exec'd (``--no-template``) and forked
+  from a warm template (``grader/template.py``), and with isolation off
+  (process and rlimits only, exec'd);
 - the whole ``grader run`` command, start-up included.
 
-Overhead is graded time minus the time the child spent inside cases. Then
-the two layouts against each other: the generated solutions of 2022 (flat)
-and of 2024 (the package layout), graded alike, interleaved.
+Overhead is graded time minus the time the child spent inside cases; the
+child's start-up is the result's ``timing``, both ways. Then the two layouts
+against each other: the generated solutions of 2022 (flat) and of 2024 (the
+package layout), graded alike, interleaved.
 
     python benchmarks/bench_grader.py [--submission submissions/alice] [--data DIR] [--runs 5]
 """
@@ -98,17 +101,22 @@ def main():
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    with grading.Session(args.data) as isolated, \
+    with grading.Session(args.data) as isolated, grading.Session(args.data, template=True) as forked, \
             grading.Session(args.data, disabled_layers=isolation.LAYER_ORDER[2:]) as plain:
         staged = isolated.stage(args.submission)
+        staged_forked = forked.stage(args.submission)
         staged_plain = plain.stage(args.submission)
-        timings = {"bare": [], "isolated": [], "plain": [], "command": [], "in_cases": [], "in_cases_plain": [],
+        timings = {"bare": [], "isolated": [], "forked": [], "plain": [], "command": [], "in_cases": [],
+                   "in_cases_forked": [], "in_cases_plain": [], "startup_forked": [],
                    **{key: [] for key in ("child_startup_s", "comparison_s", "other_s")}}
         for run in range(args.runs + 1):
             bare_total, _ = bare_run(isolated.workspace, staged.directory, isolated.dataset, staged.year)
             started = time.perf_counter()
             result = isolated.grade(staged)
             isolated_total = time.perf_counter() - started
+            started = time.perf_counter()
+            result_forked = forked.grade(staged_forked)
+            forked_total = time.perf_counter() - started
             started = time.perf_counter()
             result_plain = plain.grade(staged_plain)
             plain_total = time.perf_counter() - started
@@ -120,31 +128,43 @@ def main():
             command_total = time.perf_counter() - started
             if run == 0:
                 continue  # warm-up
-            for key, value in (("bare", bare_total), ("isolated", isolated_total), ("plain", plain_total),
-                               ("command", command_total),
-                               ("in_cases", sum(c["duration_s"] for s in result["suites"] for c in s["cases"])),
-                               ("in_cases_plain", sum(c["duration_s"] for s in result_plain["suites"]
-                                                      for c in s["cases"]))):
+            assert result_forked["score"] == result["score"], (result_forked["score"], result["score"])
+            for key, value in (("bare", bare_total), ("isolated", isolated_total), ("forked", forked_total),
+                               ("plain", plain_total), ("command", command_total),
+                               ("in_cases", _in_cases(result)), ("in_cases_forked", _in_cases(result_forked)),
+                               ("in_cases_plain", _in_cases(result_plain)),
+                               ("startup_forked", result_forked["timing"]["child_startup_s"])):
                 timings[key].append(value)
             for key in ("child_startup_s", "comparison_s", "other_s"):
                 timings[key].append(result["timing"][key])
         median = {key: statistics.median(values) for key, values in timings.items()}
         print(f"submission: {args.submission}; data: {isolated.dataset.describe()}; runs: {args.runs}")
         print(f"score: {result['score']} / {result['max_score']}; sandbox: {isolated.sandbox.summary()['layers']}")
+        print(f"forked children: {grading.describe_children(forked.sandbox, forked.children)}")
         print(f"bare computation (fresh process)      {median['bare']:7.3f} s")
-        print(f"graded, isolated                       {median['isolated']:7.3f} s"
+        print(f"graded, isolated, exec'd children      {median['isolated']:7.3f} s"
               f"   ratio to bare {median['isolated'] / median['bare']:.2f}")
+        print(f"graded, isolated, forked children      {median['forked']:7.3f} s"
+              f"   ratio to exec'd {median['forked'] / median['isolated']:.2f}")
         print(f"graded, isolation off                  {median['plain']:7.3f} s")
         print(f"whole `grader run` command             {median['command']:7.3f} s")
         print(f"time inside cases (isolated)           {median['in_cases']:7.3f} s")
-        print(f"fixed cost per submission (isolated)   {median['isolated'] - median['in_cases']:7.3f} s")
+        print(f"fixed cost per submission (exec'd)     {median['isolated'] - median['in_cases']:7.3f} s")
+        print(f"fixed cost per submission (forked)     {median['forked'] - median['in_cases_forked']:7.3f} s")
         print(f"fixed cost per submission (plain)      {median['plain'] - median['in_cases_plain']:7.3f} s")
         print(f"isolation adds                         {median['isolated'] - median['plain']:7.3f} s")
-        print("where the fixed cost goes (isolated):")
-        print(f"  starting the child (python, imports, confinement)  {median['child_startup_s']:7.3f} s")
+        print("child start-up, the result's timing (python, imports, confinement, the submission's import):")
+        print(f"  exec'd (--no-template)                             {median['child_startup_s']:7.3f} s")
+        print(f"  forked from the warm template                      {median['startup_forked']:7.3f} s"
+              f"   (target <= 0.1)")
+        print("where the rest of the fixed cost goes (exec'd):")
         print(f"  comparison with the reference                      {median['comparison_s']:7.3f} s")
         print(f"  the rest (pytest between cases, transfer, sweep)   {median['other_s']:7.3f} s")
         compare_layouts(isolated, args.runs)
+
+
+def _in_cases(result):
+    return sum(case["duration_s"] for suite in result["suites"] for case in suite["cases"])
 
 
 def compare_layouts(session, runs):

@@ -13,7 +13,7 @@ import datetime
 import os
 import threading
 
-from . import __version__, results, submission
+from . import __version__, isolation, results, submission
 
 SUMMARY = "summary.json"
 
@@ -131,7 +131,10 @@ class Batch:
             previous = results.current(target, self.session.fingerprint(staged))
             if previous is not None:
                 return Outcome(path, staged.name, "unchanged", previous, target)
-        result = self.session.grade(staged, slot, self.abort)
+        try:
+            result = self.session.grade(staged, slot, self.abort)
+        except isolation.SandboxError as exc:   # not the submission's doing (supervise.GradingError, say)
+            return Outcome(path, staged.name, "could not grade", error=f"{staged.name}: {exc}")
         if result is None:
             return Outcome(path, staged.name, "interrupted")
         if target:

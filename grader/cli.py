@@ -72,9 +72,12 @@ RESULT_FORMATS = {"needle-grader": lambda result: result, "gradescope": gradesco
 @click.option("--format", "result_format", type=click.Choice(RESULT_FORMATS), default="needle-grader",
               show_default=True, help="The format of result files and of --json: ours, or Gradescope's results.json.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON result instead of the table.")
+@click.option("--no-template", is_flag=True,
+              help="Start every grading process afresh, instead of forking it from a warm template (the way for "
+                   "more than one submission).")
 @verbose_option
 def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suites, cases, timeout, memory_mb, budget,
-        year, strict, result_format, as_json, verbose):
+        year, strict, result_format, as_json, no_template, verbose):
     """Grade each submission at PATHS (folders, .zip or .tar.gz) as the handout year its files show."""
     paths = list(paths) + (batch.find_submissions(batch_dir) if batch_dir else [])
     if not paths:
@@ -91,7 +94,8 @@ def run(paths, batch_dir, out, out_dir, force, jobs, quiet, data_dir, seed, suit
         jobs, lowered = batch.default_jobs(limits.memory_bytes) if len(paths) > 1 else (1, None)
         if lowered:
             click.echo(f"grader: {lowered}", err=True)
-    with grading.Session(data_dir, seed, limits, suites, cases, strict=strict, year=year) as session:
+    template = len(paths) > 1 and not no_template
+    with grading.Session(data_dir, seed, limits, suites, cases, strict=strict, year=year, template=template) as session:
         if not any(session.selected(one) for one in ([year] if year else years.YEARS)):
             raise click.UsageError("no case matches the --suite/--case filters")
         tables = len(paths) == 1 or not out_dir
@@ -198,7 +202,7 @@ def gradescope_run(root, data_dir, seed, year):
         with grading.Session(data_dir, seed, year=year) as session:
             result = session.grade(session.stage(gradescope.submission_path(root)))
         data = gradescope.results_json(result)
-    except submission.SubmissionError as exc:
+    except (submission.SubmissionError, isolation.SandboxError) as exc:
         data = gradescope.failure_json(str(exc))
     gradescope.write_results(root, data)
     click.echo(f"{os.path.join(root, 'results', 'results.json')}: {scores.shown(data['score'])} points")
@@ -328,11 +332,15 @@ def doctor():
     workspace = isolation.Workspace()
     try:
         sandbox = grading.detect_sandbox(workspace, isolation.Limits())
+        template, children = grading.start_template(sandbox)
+        if template is not None:
+            template.close()
     finally:
         workspace.close()
     click.echo(f"needle-grader {__version__}, Python {sys.version.split()[0]}, uid {os.geteuid()}")
     for line in isolation.doctor_lines(sandbox):
         click.echo("  " + line)
+    click.echo(f"  {'children':18} {grading.describe_children(sandbox, children)}")
     data = os.environ.get("NEEDLE_GRADER_DATA")
     click.echo(f"  data: {data if data else 'no $NEEDLE_GRADER_DATA; a generated dataset is used unless --data'}")
     click.echo(f"  reference cache: {reference.cache_root()}")

@@ -16,6 +16,7 @@ import time
 import numpy as np
 
 from . import __version__, bundle, datasets, isolation, reference, scores, submission, supervise, years
+from . import template as template_module
 
 
 def private_paths():
@@ -34,12 +35,65 @@ def detect_sandbox(workspace, limits, disabled_layers=()):
     return isolation.detect(workspace, limits, supervise.probe, private_paths(), disabled_layers)
 
 
+def on_disk():
+    """What gradings depend on that can change under a long-running session: the kit with its suites,
+    the grader's own modules, the published references. ``{part: [(file, modified, size), ...]}``."""
+    def listed(paths):
+        found = []
+        for path in sorted(paths):
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), stat.st_mtime_ns, stat.st_size))
+        return found
+
+    kit = set(reference.kit_files())
+    return {"the suites and the kit": listed(kit),
+            "the grader's own files": listed(set(reference.PACKAGE_DIR.rglob("*.py")) - kit),
+            "the published reference": listed(reference.published_root().glob(f"*/{reference.VALUES}"))
+            + listed(reference.published_root().glob(f"*/{reference.MANIFEST}"))}
+
+
+def start_template(sandbox):
+    """``(template, children)``: a started template if children forked from it keep every layer of
+    ``sandbox``, else None; and how children start (``{"start": "forked"}``, or exec and why)."""
+    why = sandbox.why_not_forked()
+    if why is None:
+        try:
+            started = template_module.Template(sandbox)
+        except template_module.TemplateError as exc:
+            why = str(exc)
+        else:
+            why = supervise.probe_forked(sandbox, started)
+            if why is None:
+                return started, {"start": "forked"}
+            started.close()
+    return None, {"start": "exec", "why": why}
+
+
+def describe_children(sandbox, children):
+    """One line for ``grader doctor``: how grading children start, and whether they keep every layer."""
+    if children["start"] != "forked":
+        return f"exec'd, each from a fresh interpreter: a template cannot be used ({children['why']})"
+    if sandbox.on("bubblewrap"):
+        return ("forked from a warm template, every layer kept: bubblewrap's namespaces (mount, network, PID, IPC, "
+                "UTS) made by the forked child itself")
+    return "forked from a warm template, every layer kept"
+
+
 class Session:
-    """``year`` grades every submission as that handout year's, instead of the year its files show."""
+    """``year`` grades every submission as that handout year's, instead of the year its files show.
+
+    With ``template``, children are forked from a warm template (``template.py``)
+    where that keeps every layer of the sandbox, else exec'd; ``children`` says which, and why.
+    """
 
     def __init__(self, data_dir=None, seed=0, limits=None, suites=(), cases=(), disabled_layers=(), strict=False,
-                 year=None):
-        self.workspace = isolation.Workspace()
+                 year=None, template=False):
+        self.workspace = isolation.Workspace()   # it holds a copy of the kit taken now
+        self.template = None
+        self._on_disk = on_disk()
         try:
             self.limits = limits or isolation.Limits()
             self.sandbox = detect_sandbox(self.workspace, self.limits, disabled_layers)
@@ -50,11 +104,24 @@ class Session:
             self._references = {}
             self._lock = threading.Lock()   # jobs of a batch share the references and the staging counter
             self.reference(year or bundle.YEAR or years.DEFAULT_YEAR)  # a reference that cannot be had fails here
+            self.children = ({"start": "exec", "why": "no template was asked for (--no-template, or one submission)"}
+                             if not template else self._start_template())
         except BaseException:
-            self.workspace.close()
+            self.close()
             raise
         self.strict = strict
         self._count = 0
+
+    def _start_template(self):
+        self.template, children = start_template(self.sandbox)
+        return children
+
+    def changed(self):
+        """What changed on disk since this session started (a long-running worker then starts a new
+        session, with a new copy of the kit, a new template and the references read again), or None."""
+        now = on_disk()
+        changed = [part for part, files in now.items() if files != self._on_disk.get(part)]
+        return ", ".join(changed) or None
 
     def reference(self, year):
         """The reference of that handout year, loaded (or recomputed) on first use."""
@@ -74,10 +141,14 @@ class Session:
         self.close()
 
     def close(self):
+        if self.template is not None:
+            self.template.close()
+            self.template = None
         self.workspace.close()
 
-    def environment(self, staged, applied_layers, slot=0):
-        """What a result was graded with; ``applied_layers`` are those the child reported applying."""
+    def environment(self, staged, applied_layers, slot=0, children=None):
+        """What a result was graded with; ``applied_layers`` are those the child reported applying, and
+        ``children`` how the children started, when it differs from the session's way."""
         ref = self.reference(staged.year)
         return {
             "python": platform.python_version(),
@@ -89,7 +160,8 @@ class Session:
             "data_description": self.dataset.describe(),
             "seed": self.seed,
             "sandbox": dict(self.sandbox.summary(), applied=applied_layers,
-                            uid=self.workspace.uid(slot) if self.sandbox.on("uid") else None),
+                            uid=self.workspace.uid(slot) if self.sandbox.on("uid") else None,
+                            children=children or self.children),
         }
 
     def stage(self, path, year=None):
@@ -112,7 +184,7 @@ class Session:
                                  data=self.dataset.child_paths(), seed=self.seed, year=staged.year,
                                  student=years.student_functions(staged.year),
                                  case_timeouts=self.reference(staged.year).case_timeouts(), slot=slot, abort=abort,
-                                 on_progress=on_progress)
+                                 on_progress=on_progress, template=self.template)
 
     def grade(self, staged, slot=0, abort=None, on_progress=None):
         """The result of a staged submission; None when ``abort`` was set before it finished.
@@ -146,7 +218,7 @@ class Session:
             "output": {"stdout": scores.clean(execution.stdout, None),
                        "stderr": scores.clean(execution.stderr, None)},
             "restarts": execution.restarts,
-            "environment": self.environment(staged, execution.layers, slot),
+            "environment": self.environment(staged, execution.layers, slot, execution.children),
             "fingerprint": self.fingerprint(staged),
             "timing": {key: round(value, 4) for key, value in timing.items()},
             "duration_s": round(time.monotonic() - started, 3),

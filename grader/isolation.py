@@ -27,6 +27,7 @@ import pwd
 import random
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -65,6 +66,12 @@ class Limits:
     max_run_bytes: int = 512 * MiB
     max_output_bytes: int = 64 * 1024
     max_restarts: int = 25
+    # The template children are forked from (grader/template.py): replaced after this many
+    # gradings ($NEEDLE_GRADER_TEMPLATE_GRADINGS), or when its resident memory grows past this;
+    # nor may it map more than this beyond what it mapped once warm.
+    template_gradings: int = dataclasses.field(
+        default_factory=lambda: int(os.environ.get("NEEDLE_GRADER_TEMPLATE_GRADINGS") or 200))
+    template_memory_bytes: int = 256 * MiB
 
     def rlimits(self, with_processes):
         limits = {"address_space": self.memory_bytes, "cpu": [self.cpu_seconds, self.cpu_seconds + 10],
@@ -205,10 +212,12 @@ class Sandbox:
     def on(self, layer):
         return self.layers.get(layer) == "on"
 
-    def plan(self, scratch, view_root, uid, read_only_extra=()):
+    def plan(self, scratch, view_root, uid, read_only_extra=(), forked=False):
         """``(plan, wrapper)`` of one child: what it applies to itself, and the command it runs under.
 
         ``read_only_extra`` are folders it must read (the staged submission).
+        A ``forked`` child (from the template) cannot exec bubblewrap: it makes
+        the same namespaces itself (``kit/template.py``), a PID namespace too.
         """
         plan = {"rlimits": self.limits.rlimits(with_processes=self.on("uid")), "cwd": scratch,
                 "seccomp": self.on("seccomp"), "parent": os.getpid()}
@@ -220,12 +229,37 @@ class Sandbox:
             view = filesystem_view(view_root, self.sys_path,
                                    [self.workspace.kit_root, self.workspace.data_dir, *read_only_extra], [scratch],
                                    self.hidden)
-        if self.on("bubblewrap"):
+        if forked:
+            if self.provides_view():
+                plan.update(namespaces=True, network_namespace=self.on("network_namespace"), view=view)
+        elif self.on("bubblewrap"):
             wrapper = bwrap_command(view, keep_setuid=self.on("uid"))
             plan["parent"] = None  # its parent is bubblewrap's init, which dies with the grader
         elif self.on("namespaces"):
             plan.update(namespaces=True, network_namespace=self.on("network_namespace"), view=view)
         return plan, wrapper
+
+    def provides_view(self):
+        return any(self.on(provider) for provider in VIEW_PROVIDERS)
+
+    def forked_layers(self):
+        """The layers a child forked from the template must report on to stand behind the same walls."""
+        layers = ["rlimits"]
+        if self.provides_view():
+            layers += ["namespaces", "pid_namespace", *(name for name in ("network_namespace", "filesystem_view")
+                                                         if self.on(name))]
+        return layers + [name for name in ("uid", "seccomp") if self.on(name)]
+
+    def why_not_forked(self):
+        """Why children cannot be forked from a template here, or None (the probe has the last word)."""
+        if platform.system() != "Linux" or not all(
+                hasattr(module, name) for module, name in ((os, "pidfd_open"), (signal, "pidfd_send_signal"),
+                                                           (socket, "send_fds"))):
+            return "forking confined children needs Linux's pidfds (Linux 5.3, Python 3.9)"
+        if self.on("bubblewrap") and self.layers.get("namespaces") == "off: disabled":
+            return ("bubblewrap needs a fresh exec, and the namespaces that give a forked child the same walls "
+                    "are disabled")
+        return None
 
     def summary(self):
         """Every layer's state, and the protections that were off.
@@ -233,7 +267,7 @@ class Sandbox:
         A view provider that was not needed (bubblewrap absent while the child's own
         namespaces gave the view, or the reverse) is not a protection missing.
         """
-        provided = any(self.on(provider) for provider in VIEW_PROVIDERS)
+        provided = self.provides_view()
         return {"layers": dict(self.layers),
                 "off": [name for name in LAYER_ORDER
                         if not self.on(name) and not (provided and name in VIEW_PROVIDERS)]}
@@ -259,8 +293,10 @@ def bwrap_command(view, keep_setuid):
     Run by root, bubblewrap drops every capability; the child keeps just the two
     it needs to change to its unprivileged uid, which it does at once.
     """
+    # /tmp as the child's own namespaces make it (``confine.build_view``): private, small, writable by anyone
     command = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
-               "--die-with-parent", "--new-session", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+               "--die-with-parent", "--new-session", "--dev", "/dev", "--proc", "/proc",
+               "--perms", "1777", "--size", str(view["tmp_size"]), "--tmpfs", "/tmp"]
     if keep_setuid:
         # no user namespace, which would map no uid but root's
         command += ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]

@@ -114,11 +114,14 @@ class Reference:
     directory: pathlib.Path
     origin: str          # "published", "cached" or "computed"
     note: str = ""
-    _values: object = None
+    _values: dict = None
 
     def expected(self, case, name):
+        """The expected value (read once: an .npz decompresses a member at every read). Only the grader's
+        process holds it; no grading child shares that process's memory (see grader/template.py)."""
         if self._values is None:
-            self._values = np.load(self.directory / VALUES, allow_pickle=False)
+            with np.load(self.directory / VALUES, allow_pickle=False) as values:
+                self._values = {key: values[key] for key in values.files}
         return self._values[value_key(case, name)]
 
     def case_timeouts(self):

@@ -26,7 +26,7 @@ DISTRIBUTION = "needle-grader-check"
 PACKAGE = "needle_check"
 MODULES = ("__init__.py", "bundle.py", "check.py", "compare.py", "datasets.py", "grading.py", "handout.py",
            "isolation.py", "options.py", "reference.py", "results.py", "scores.py", "submission.py", "supervise.py",
-           "years.py", "serve/__init__.py", "serve/client.py")
+           "template.py", "years.py", "serve/__init__.py", "serve/client.py")
 DEPENDENCIES = ("numpy>=1.24", "click>=8.1", "pytest>=7.4", "pytest-json-report>=1.5")
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)   # the same sources give the same wheel, byte for byte
 

@@ -26,6 +26,7 @@ import sys
 import time
 
 from . import isolation, scores
+from .template import TemplateError
 from .kit import wire
 
 SIGNAL_MEANINGS = {
@@ -33,6 +34,8 @@ SIGNAL_MEANINGS = {
     signal.SIGXCPU: "CPU time limit reached", signal.SIGXFSZ: "file size limit reached",
     signal.SIGBUS: "bus error", signal.SIGFPE: "arithmetic fault", signal.SIGTERM: "terminated",
 }
+# Deaths outside any case that a limit of the sandbox explains: the submission's (see ``_watch``).
+SANDBOX_LIMIT_SIGNALS = {signal.SIGXCPU, signal.SIGXFSZ}
 PROBE_SLOT = 999
 REFERENCE_SLOT = 998   # computing a reference while jobs grade in slots 0, 1, ...
 CASE_META = ("checks", "advisory", "weight", "timeout", "hint", "hint_on")  # what the reference run says of a case
@@ -71,6 +74,12 @@ class Execution:
     aborted: bool = False    # stopped from outside (an interrupted batch): not a result
     duration: float = 0.0
     startup: float = 0.0     # from starting each child to its first case: interpreter, imports, confinement
+    children: dict | None = None   # {"start": "forked"}, or exec and why, when a template was given
+    lost: list = dataclasses.field(default_factory=list)   # deaths not the submission's doing (one is retried)
+
+
+class GradingError(isolation.SandboxError):
+    """The grading could not be finished for reasons that are not the submission's: no result."""
 
 
 class OutputCapture:
@@ -97,25 +106,40 @@ class OutputCapture:
 
 
 class Child:
-    """One started child: its process, its pipes, and the frames read so far."""
+    """One started child: its process, its pipes, and the frames read so far.
 
-    def __init__(self, sandbox, slot, config, uid, wrapper=()):
+    It is exec'd (under ``wrapper``, bubblewrap's command), or forked from
+    ``template`` (``grading`` says it begins a grading, which the template counts).
+    """
+
+    def __init__(self, sandbox, slot, config, uid, wrapper=(), template=None, grading=False):
         self.sandbox = sandbox
         self.uid = uid
         self.wrapped = bool(wrapper)
+        self.forked = template is not None
         read_fd, write_fd = os.pipe()
-        config = dict(config, channel_fd=write_fd)
         env = isolation.child_env(config["scratch"])
         self.started = time.monotonic()
-        self.process = subprocess.Popen(
-            [*wrapper, sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
-             isolation.config_json(config)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
-            env=env, cwd=config["scratch"], start_new_session=True,
-        )
-        os.close(write_fd)
+        try:
+            if self.forked:
+                self.process = template.spawn(config, env, write_fd, grading)
+            else:
+                self.process = subprocess.Popen(
+                    [*wrapper, sys.executable, "-I", "-B", "-c", isolation.BOOTSTRAP, sandbox.workspace.kit_root,
+                     isolation.config_json(dict(config, channel_fd=write_fd))],
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, pass_fds=(write_fd,),
+                    env=env, cwd=config["scratch"], start_new_session=True,
+                )
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)
         self.channel = read_fd
-        self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
+        if self.forked:
+            self.pidfd = self.process.pidfd
+        else:
+            self.pidfd = os.pidfd_open(self.process.pid) if hasattr(os, "pidfd_open") else None
         limits = sandbox.limits
         self.reader = wire.FrameReader(limits.max_value_bytes, limits.max_run_bytes)
         self.stdout = OutputCapture(limits.max_output_bytes)
@@ -160,16 +184,25 @@ class Child:
 
     def stop(self):
         """Kill the child and everything it started; reap it; keep what it wrote before dying."""
+        if self.status is None and self.forked:
+            ended = self.process.ended()
+            self.process.kill()   # its keeper kills its process group, itself last
+            self.status, self.rusage = self.process.wait4()
+            if not (ended and self.sandbox.provides_view()):
+                # A PID namespace ended with it, and took every process of its uid along: swept only
+                # when it was stopped, while that namespace may still be ending.
+                isolation.sweep(self.uid, None)
         if self.status is None:
             # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.
             try:
                 os.kill(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if self.status is None:
+            # Swept before it is reaped: the pid of a reaped child, its process group's id, may be
+            # anyone's by the time of the sweep on a busy machine.
+            isolation.sweep(self.uid, self.process.pid)
             _, self.status, self.rusage = os.wait4(self.process.pid, 0)
             self.process.returncode = os.waitstatus_to_exitcode(self.status)
-        isolation.sweep(self.uid, self.process.pid)
         leftovers = []
         for fd in [self.channel, *self.outputs]:
             while select.select([fd], [], [], 0)[0]:
@@ -208,10 +241,11 @@ class Child:
         return text
 
 
-def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(), hung=None):
+def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocked, year=None, student=(), hung=None,
+                  forked=False):
     uid = sandbox.workspace.uid(slot) if sandbox.on("uid") else None
     scratch, view_root = sandbox.workspace.slot(slot, uid)
-    plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir])
+    plan, wrapper = sandbox.plan(scratch, view_root, uid, read_only_extra=[submission_dir], forked=forked)
     return uid, wrapper, {"mode": mode, "plan": plan, "sys_path": sandbox.sys_path, "submission": submission_dir,
                  "suites": list(scores.SUITE_POINTS),
                  "data": data, "seed": seed, "cases": list(cases), "blocked_imports": dict(blocked),
@@ -219,10 +253,12 @@ def _child_config(sandbox, slot, mode, submission_dir, data, seed, cases, blocke
                  "scratch": scratch, "max_value_bytes": sandbox.limits.max_value_bytes}
 
 
-def probe(sandbox):
-    """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
-    uid, wrapper, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {})
-    child = Child(sandbox, PROBE_SLOT, config, uid, wrapper)
+def _probe_child(sandbox, template=None):
+    """The child started (or forked from ``template``) to probe the plan; and what it said of its layers."""
+    forked = template is not None
+    uid, wrapper, config = _child_config(sandbox, PROBE_SLOT, "probe", sandbox.workspace.kit_root, {}, 0, [], {},
+                                         forked=forked)
+    child = Child(sandbox, PROBE_SLOT, config, uid, wrapper, template)
     confined = None
     try:
         for event in child.frames(lambda: child.started + sandbox.limits.startup_timeout):
@@ -233,6 +269,29 @@ def probe(sandbox):
     except wire.WireError:
         pass
     child.stop()
+    return child, confined
+
+
+def probe_forked(sandbox, template):
+    """None if a child forked from ``template`` applies every layer ``sandbox.forked_layers`` names; else why not."""
+    try:
+        child, confined = _probe_child(sandbox, template)
+    except (OSError, TemplateError) as exc:
+        return f"the template could not fork a child ({exc})"
+    if confined is None:
+        return (f"a forked child {child.describe_end(sandbox.limits.memory_bytes)} before it confined itself: "
+                f"{child.stderr.text()[-300:]}")
+    if confined.get("error"):
+        return f"a forked child could not apply {confined['error']}"
+    missing = [layer for layer in sandbox.forked_layers() if confined["layers"].get(layer) != "on"]
+    if missing:
+        return f"a forked child could not apply {', '.join(missing)}"
+    return None
+
+
+def probe(sandbox):
+    """Start a child under the sandbox's plan; ``None`` if it confined cleanly, else ``(layer, reason)``."""
+    child, confined = _probe_child(sandbox)
     if confined and not confined.get("error"):
         return None
     if confined:
@@ -247,14 +306,16 @@ def probe(sandbox):
 
 
 def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, case_timeouts=None, slot=0,
-            abort=None, on_progress=None):
+            abort=None, on_progress=None, template=None):
     """Run ``cases`` of the staged submission, restarting the child after each case that kills it.
 
     ``cases`` empty runs every case of the handout ``year`` (the reference run).
     ``student`` lists that handout's student functions as ``(module, qualified
     name)``. When the event ``abort`` is set, the child is killed and the
     execution returned marked ``aborted``. ``on_progress(done, total)`` hears
-    each time a case finishes. Returns an ``Execution``.
+    each time a case finishes. Children are forked from ``template`` when one
+    is given and it can (else exec'd, and ``children`` says why). Returns an
+    ``Execution``.
     """
     limits = sandbox.limits
     budget = limits.submission_budget
@@ -262,6 +323,10 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
     budget_end = None if budget is None else started + budget
     spent = None if budget is None else f"not run: the time budget was spent ({budget:g} s for the whole submission)"
     execution = Execution(cases={case: CaseRun(case) for case in cases})
+    if template is not None:
+        unfit = template.unfit()
+        execution.children = {"start": "exec", "why": unfit} if unfit else {"start": "forked"}
+        template = None if unfit else template
     remaining = list(cases)
     blocked = {}
     stdout, stderr = OutputCapture(limits.max_output_bytes), OutputCapture(limits.max_output_bytes)
@@ -279,13 +344,25 @@ def execute(sandbox, submission_dir, cases, *, mode, data, seed, year, student, 
         if abort is not None and abort.is_set():
             execution.aborted = True
             break
-        uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
-                                             year, student, execution.hung)
-        child = Child(sandbox, slot, config, uid, wrapper)
+        child = None
+        if template is not None:
+            uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining, blocked,
+                                                 year, student, execution.hung, forked=True)
+            try:
+                child = Child(sandbox, slot, config, uid, template=template, grading=execution.restarts == 0)
+            except (OSError, TemplateError) as exc:
+                template, execution.children = None, {"start": "exec", "why": f"the template failed: {exc}"}
+        if child is None:
+            uid, wrapper, config = _child_config(sandbox, slot, mode, submission_dir, data, seed, remaining,
+                                                 blocked, year, student, execution.hung)
+            child = Child(sandbox, slot, config, uid, wrapper)
         progress = _watch(child, execution, case_timeouts or {}, blocked, abort, on_progress, budget_end)
         if progress == "aborted":
             execution.aborted = True
             break
+        if progress == "lost" and len(execution.lost) > 1:   # retried once already
+            raise GradingError("the grading process died twice, neither time the submission's doing: "
+                               + "; then ".join(execution.lost))
         stdout.absorb(child.stdout)
         stderr.absorb(child.stderr)
         remaining = [case for case in remaining if not _finished(execution.cases[case])]
@@ -328,7 +405,7 @@ def _fail_remaining(execution, remaining, status, message):
 
 
 def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=None, budget_end=None):
-    """Feed one child's frames into ``execution``; return "done", "died", "stuck", "spent" or "aborted".
+    """Feed one child's frames into ``execution``; return "done", "died", "stuck", "spent", "lost" or "aborted".
 
     The child is stopped at its case's deadline, or at ``budget_end`` (the
     submission's time budget), whichever comes first.
@@ -407,10 +484,32 @@ def _watch(child, execution, case_timeouts, blocked, abort=None, on_progress=Non
         run.duration = time.monotonic() - state["since"]
         run.output = _case_output(child, state)
         return "died"
+    if not _pinned_on_submission(child, state, limits):
+        execution.lost.append(what)
+        execution.notes.append(f"outside any case, {what}: not the submission's doing, so it was started again")
+        return "lost"
     execution.notes.append(f"outside any case, {what}")
     if not state["progress"]:
         return "stuck"
     return "died"
+
+
+def _pinned_on_submission(child, state, limits):
+    """Whether a death outside any case (and outside the submission's import) is the submission's.
+
+    It is when a limit of the sandbox ended the process (CPU, file size,
+    memory), or when what it sent broke the wire format (only code running
+    in the child could do that). Anything else - a kill from outside, a start
+    that timed out on a busy machine, a crash in the grader's own code - is
+    not, and must never be scored.
+    """
+    if state["failure"]:
+        return state["failure"][0] == "wire"
+    code = os.waitstatus_to_exitcode(child.status)
+    if child.wrapped and 128 < code <= 128 + 64:
+        code = 128 - code
+    memory = child.rusage is not None and child.rusage.ru_maxrss * 1024 > 0.8 * limits.memory_bytes
+    return memory or (code < 0 and -code in SANDBOX_LIMIT_SIGNALS)
 
 
 def _case_output(child, state):

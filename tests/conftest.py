@@ -15,13 +15,14 @@ ONE_ENVIRONMENT = {"test_serve_machines.py": "py312", "test_serve_faults.py": "p
                    "test_serve_browser.py": "py311", "test_student_kit.py": "py311",
                    "test_report.py": "py310", "test_serve_mugrade.py": "py310", "test_reference.py": "py312",
                    "test_serve_refusals_browser.py": "py310", "test_serve_years.py": "py313",
-                   "test_determinism.py::test_one_job_and_two_give_the_same_verdicts": "py313"}
+                   "test_determinism.py::test_one_job_and_two_forked_and_exec_d_give_the_same_verdicts": "py313"}
 # The other tests that grade whole submissions, or drive a course's web app and commands, are dealt out one
 # by one, in turn, to the three environments that py312's long file above leaves free: grading gives the same
 # verdicts on every Python, which tests/test_determinism.py checks in every environment against the others,
 # and one run of each service test is enough. Everything else runs in each.
 DEALT_OUT = {"test_course.py", "test_cli.py", "test_grading.py", "test_hostile.py", "test_values.py",
-             "test_serve_api.py", "test_gradescope.py", "test_serve_errors.py", "test_serve_course.py"}
+             "test_serve_api.py", "test_gradescope.py", "test_serve_errors.py", "test_serve_course.py",
+             "test_template.py"}
 DEALT_TO = ("py310", "py311", "py313")
 DEALT_KEY = pytest.StashKey()   # (tests this environment runs, tests that one environment runs)
 
@@ -142,7 +143,10 @@ def run_grader():
 
 @pytest.fixture(scope="session")
 def grading_session():
-    """One in-process grading session per (data folder, seed), shared by the tests that grade samples."""
+    """One in-process grading session per (data folder, seed), shared by the tests that grade samples.
+
+    Its children are forked from a template, as a batch's are: every sample and corpus test checks that
+    they get the verdicts an exec'd child gets (tests/test_determinism.py compares the two ways)."""
     from grader import grading
 
     sessions = {}
@@ -150,7 +154,7 @@ def grading_session():
     def get(data_dir=None, seed=0):
         key = (str(data_dir) if data_dir else None, seed)
         if key not in sessions:
-            sessions[key] = grading.Session(key[0], seed)
+            sessions[key] = grading.Session(key[0], seed, template=True)
         return sessions[key]
 
     yield get

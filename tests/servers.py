@@ -65,10 +65,18 @@ class Postgres:
         self.data = os.path.join(self.folder, "data")
         self.port = _free_port()
         self._run(self.initdb, "-D", self.data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.resume()
+
+    def resume(self):
+        """Start the server (again, after ``pause``)."""
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync=off"
         self._run(self.pg_ctl, "-D", self.data, "-o", options, "-l", os.path.join(self.folder, "log"), "-w",
                   "start")
         _wait_for_port(self.port, None)
+
+    def pause(self):
+        """Stop the server as a crash would, keeping its data: every connection to it fails until ``resume``."""
+        self._run(self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop")
 
     def _run(self, *command):
         done = subprocess.run([*self.as_user, *command], capture_output=True, text=True, timeout=120)
@@ -89,7 +97,9 @@ class Postgres:
 
     def stop(self):
         try:
-            self._run(self.pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop")
+            self.pause()
+        except Unavailable:
+            pass   # paused already
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -101,13 +111,23 @@ class Redis:
         binary = shutil.which("redis-server")
         if not binary:
             raise Unavailable("Redis is not installed (Debian package redis-server)")
+        self.binary = binary
         self.folder = tempfile.mkdtemp(prefix="needle-grader-redis-")
         self.port = _free_port()
-        self.process = subprocess.Popen([binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        self.used = 0
+        self.resume()
+
+    def resume(self):
+        """Start the server (again, after ``pause``: empty, as it keeps nothing on disk)."""
+        self.process = subprocess.Popen([self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                          "--appendonly", "no", "--dir", self.folder],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_port(self.port, self.process)
-        self.used = 0
+
+    def pause(self):
+        """Stop the server: every connection to it fails until ``resume``."""
+        self.process.kill()
+        self.process.wait()
 
     def new_database(self):
         """A URL on an emptied database number (Redis has 16: they are used in turn)."""

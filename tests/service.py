@@ -59,6 +59,34 @@ def zipped(sample, nested="", leave_out=()):
     return buffer.getvalue()
 
 
+SLOW = """
+
+import time as _time
+from . import autograd as _autograd
+
+_numpy = _autograd.Tensor.numpy
+
+
+def _slow_numpy(self):   # every value the grader reads takes a while: a grading is long enough to catch midway
+    _time.sleep({seconds})
+    return _numpy(self)
+
+
+_autograd.Tensor.numpy = _slow_numpy
+"""
+
+
+def slowed(sample, folder, seconds=0.0005):
+    """A copy of the sample in ``folder`` that grades as it does, only slower: its path."""
+    import shutil
+
+    copy = Path(folder) / Path(sample).name
+    shutil.copytree(SAMPLES / sample, copy)
+    with open(copy / "python" / "needle" / "__init__.py", "a") as init:
+        init.write(SLOW.format(seconds=seconds))
+    return copy
+
+
 def database(folder):
     from grader.serve.store import Database, Location
 
@@ -151,6 +179,57 @@ def jobs_of(folder):
                 for job in session.scalars(select(Job).order_by(Job.id))]
     db.close()
     return rows
+
+
+def _stat(pid):
+    """The fields of /proc/PID/stat after the command's name: state, parent, ..., start time (index 19)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        return handle.read().rsplit(")", 1)[1].split()
+
+
+def process_tree(pid):
+    """``{pid: start time}`` of a process and every process below it, as they are now."""
+    children, started = {}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = _stat(entry)
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            started[int(entry)] = fields[19]
+    tree, todo = {}, [pid]
+    while todo:
+        current = todo.pop()
+        if current in started:
+            tree[current] = started[current]
+            todo.extend(children.get(current, ()))
+    return tree
+
+
+def still_running(tree):
+    """The processes of ``tree`` (from ``process_tree``) that still run: same pid and start, not a zombie."""
+    running = []
+    for pid, start in tree.items():
+        try:
+            fields = _stat(pid)
+        except OSError:
+            continue
+        if fields[19] == start and fields[0] != "Z":
+            running.append(pid)
+    return running
+
+
+def commands(tree):
+    """What each process of ``tree`` runs, for a message."""
+    found = []
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                found.append(handle.read().replace(b"\0", b" ").decode(errors="replace")[:120])
+        except OSError:
+            pass
+    return found
 
 
 def wait_for(condition, timeout, every=0.25, what="the condition"):

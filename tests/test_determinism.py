@@ -1,4 +1,5 @@
-"""The same submissions and seed give the same verdicts and scores: with one job or several, on every Python.
+"""The same submissions and seed give the same verdicts and scores: with one job or several, with children
+forked from a template or exec'd, on every Python.
 
 Across Python versions the comparison happens through a folder the tox
 environments share ($NEEDLE_GRADER_DETERMINISM_DIR, which tox.ini sets): each
@@ -45,13 +46,14 @@ def graded(tmp_path_factory):
                            {"EWisePow.gradient": "a, b = node.inputs\nreturn out_grad * b, out_grad"})
     paths = [str(REPO_ROOT / "submissions" / name) for name in ("alice", "bob", "carol", "dave")]
     paths += [str(folder / "solution-2024"), str(buggy)]
-    with grading.Session() as session:
+    with grading.Session(template=True) as session:   # two jobs forking their children from one template
         yield paths, verdicts(batch.Batch(session, paths, jobs=2).run())
 
 
-def test_one_job_and_two_give_the_same_verdicts(graded, grading_session):
+def test_one_job_and_two_forked_and_exec_d_give_the_same_verdicts(graded):
     paths, two = graded
-    one = verdicts(batch.Batch(grading_session(), paths, jobs=1).run())
+    with grading.Session(template=False) as session:   # one job, each child exec'd
+        one = verdicts(batch.Batch(session, paths, jobs=1).run())
     assert one == two
     assert {name: entry["score"] for name, entry in one.items()}["bob"] == 54.8506
 

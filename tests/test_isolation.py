@@ -137,3 +137,24 @@ def test_an_unneeded_view_provider_is_not_a_missing_protection(workspace):
                   network_namespace="off: needs namespaces")
     assert isolation.Sandbox(layers, workspace, isolation.Limits(), [], []).summary()["off"] == [
         "bubblewrap", "namespaces", "filesystem_view", "network_namespace"]
+
+
+@pytest.mark.parametrize("template", [False, True], ids=["exec'd", "forked"])
+@pytest.mark.parametrize("bubblewrap", ["as installed", "absent"])
+def test_a_grader_whose_umask_is_077_keeps_every_layer(bubblewrap, template):
+    """A course's worker and server keep umask 077 for the course's files; a view the child's own
+    namespaces build (a forked child's, or any child's without bubblewrap) must still let its uid through."""
+    disabled = ("bubblewrap",) if bubblewrap == "absent" else ()
+    found = {}
+    for umask in (0o022, 0o077):
+        previous = os.umask(umask)
+        try:
+            with grading.Session(suites=("forward",), cases=("negate",), disabled_layers=disabled,
+                                 template=template) as session:
+                result = session.grade(session.stage("submissions/alice"))
+                found[umask] = (dict(session.sandbox.layers), result["environment"]["sandbox"]["children"],
+                                result["environment"]["sandbox"]["applied"], result["score"] == result["max_score"])
+        finally:
+            os.umask(previous)
+    assert found[0o077] == found[0o022]
+    assert found[0o077][1]["start"] == ("forked" if template else "exec") and found[0o077][3]

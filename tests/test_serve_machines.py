@@ -2,21 +2,25 @@
 
 Real servers on loopback (tests/servers.py), no mocks. Workers start in
 empty folders of their own, with caches of their own, and share only the
-two URLs with the web app.
+two URLs with the web app. A worker killed with SIGKILL, or stopped with
+SIGTERM while its database and queue are gone, leaves no process behind.
 """
 
 import datetime
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from service import REPO_ROOT, Server, make_course, wait_for, zipped  # noqa: E402
+from service import (REPO_ROOT, Server, commands, make_course, process_tree, slowed, still_running,  # noqa: E402
+                     wait_for, zipped)
 
 
 def start_worker(tmp_path, name, database, queue, jobs=1):
@@ -158,6 +162,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
     folder = tmp_path / "course"
     tokens = make_course(folder, database=database, queue=queue, lease_seconds=10)
     samples = ("alice", "bob", "carol", "dave")
+    slow = {sample: slowed(sample, tmp_path / "slow") for sample in samples}   # graded as the samples, only slower
     server = Server(folder, workers=0).start()
     workers = [start_worker(tmp_path, f"machine-{index}", database, queue) for index in (1, 2)]
     try:
@@ -165,7 +170,7 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
         names = sorted(tokens)
         for index in range(40):
             sample = samples[index % len(samples)]
-            reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(sample))
+            reply = Client(server.url, tokens[names[index % len(names)]]).submit(f"{sample}.zip", zipped(slow[sample]))
             sent[reply["id"]] = sample
         def halfway():   # mid-way through the class, and in the first half of a job: a job seen nearly
             jobs = all_jobs(database)   # finished may be done by the time its worker is killed
@@ -177,8 +182,11 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
         victim = wait_for(halfway, 180, every=0.05, what="a job halfway, with half the class graded")
         owner_pid = int(victim["owner"].split("/")[1])
         killed = next(process for process in workers if os.getpgid(owner_pid) == process.pid)
-        os.killpg(killed.pid, signal.SIGKILL)                    # the machine is gone, and all it ran
+        everything = process_tree(killed.pid)
+        os.kill(killed.pid, signal.SIGKILL)          # the worker alone: all it started must follow it
         killed.wait()
+        wait_for(lambda: not still_running(everything), 10, every=0.1,
+                 what=f"the end of every process of the killed worker ({commands(everything)})")
         wait_for(lambda: all(job["state"] == "done" for job in all_jobs(database)), 240, what="every job graded")
     finally:
         for process in workers:
@@ -198,3 +206,63 @@ def test_forty_submissions_two_workers_one_killed_each_graded_once_as_grader_run
     expected = {sample: json.loads((out / f"{sample}.json").read_text())["score"] for sample in samples}
     assert {job["submission"]: job["score"] for job in found} == {
         submission: expected[sample] for submission, sample in sent.items()}
+
+
+def test_sigterm_ends_a_worker_at_once_though_its_database_and_queue_are_gone_and_its_lease_covers_the_job(tmp_path):
+    """Its servers are stopped mid-job: the job cannot go back to the queue, and the worker must not wait for
+    them; the job stays the stopped worker's until its lease runs out, and is then queued again, once."""
+    import servers
+
+    from grader.serve import jobs
+    from grader.serve.client import Client
+    from grader.serve.store import Database
+
+    try:
+        postgres, redis_server = servers.Postgres(), servers.Redis()
+    except servers.Unavailable as exc:
+        pytest.skip(f"no PostgreSQL and Redis of its own for this test: {exc}")
+    worker = None
+    try:
+        database, queue = postgres.new_database(), redis_server.new_database()
+        folder = tmp_path / "course"
+        tokens = make_course(folder, database=database, queue=queue, lease_seconds=4)
+        server = Server(folder, workers=0).start()
+        worker = start_worker(tmp_path, "worker", database, queue)
+        slow = tmp_path / "slow"   # alice, who takes her time importing: still grading when the servers go
+        shutil.copytree(REPO_ROOT / "submissions" / "alice", slow)
+        init = slow / "python" / "needle" / "__init__.py"
+        init.write_text("import time\ntime.sleep(60)\n" + init.read_text())
+        try:
+            Client(server.url, tokens["ann"]).submit("slow.zip", zipped(slow))
+            victim = wait_for(lambda: next((job for job in all_jobs(database) if job["state"] == "running"), None),
+                              90, every=0.1, what="the job graded")
+        finally:
+            server.close()
+        everything = wait_for(lambda: (lambda tree: tree if len(tree) >= 5 else None)(process_tree(worker.pid)), 30,
+                              what="the grading process")   # Huey's two, the template, a child's keeper, ...
+        postgres.pause()
+        redis_server.pause()
+        stopped = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(15)
+        assert time.monotonic() - stopped < 10, worker.log_path.read_text()
+        wait_for(lambda: not still_running(everything), 5, every=0.1,
+                 what=f"the end of every process of the worker ({commands(everything)})")
+        postgres.resume()
+        redis_server.resume()
+        assert [(job["id"], job["state"], job["owner"]) for job in all_jobs(database)] == [
+            (victim["id"], "running", victim["owner"])]               # nothing half-written
+        db = Database(database)
+        waiting = jobs.Queue(queue)
+        try:
+            wait_for(lambda: jobs.reap(db, waiting) == [victim["id"]], 10, what="the lease to run out")
+            assert waiting.waiting() == {victim["id"]}
+            assert [(job["state"], job["attempts"]) for job in all_jobs(database)] == [("queued", 1)]
+        finally:
+            waiting.close()
+            db.close()
+    finally:
+        if worker is not None:
+            stop_worker(worker)
+        postgres.stop()
+        redis_server.stop()

@@ -14,6 +14,7 @@ unavailable. Standard library only.
 import ctypes
 import ctypes.util
 import errno
+import functools
 import os
 import platform
 import resource
@@ -21,7 +22,10 @@ import signal
 import struct
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 CLONE_THREAD = 0x00010000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
@@ -44,10 +48,12 @@ class ConfinementError(Exception):
     """A layer of the plan could not be applied."""
 
 
-def _libc():
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
-    return libc
+@functools.lru_cache(maxsize=None)
+def libc():
+    """The C library (looked up once: ``find_library`` runs ldconfig in a new process)."""
+    loaded = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    loaded.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    return loaded
 
 
 def _check(result, what):
@@ -68,26 +74,26 @@ def set_rlimits(limits):
             raise ConfinementError(f"rlimit {name}={value}: {exc}") from None
 
 
-def enter_namespaces(unshare_net, as_root):
-    """A private mount namespace (and network namespace when asked).
+def enter_namespaces(unshare_net, as_root, more=0):
+    """A private mount namespace (and network namespace when asked, and the ``more`` CLONE_* flags).
 
     Without root, a user namespace makes the same possible where the kernel
     allows unprivileged user namespaces.
     """
-    libc = _libc()
-    flags = CLONE_NEWNS | (CLONE_NEWNET if unshare_net else 0)
+    c = libc()
+    flags = CLONE_NEWNS | (CLONE_NEWNET if unshare_net else 0) | more
     if not as_root:
         uid, gid = os.getuid(), os.getgid()
-        _check(libc.unshare(flags | CLONE_NEWUSER), "unshare(user, mount)")
+        _check(c.unshare(flags | CLONE_NEWUSER), "unshare(user, mount)")
         for path, text in (("/proc/self/setgroups", "deny"),
                            ("/proc/self/uid_map", f"{uid} {uid} 1"),
                            ("/proc/self/gid_map", f"{gid} {gid} 1")):
             with open(path, "w") as handle:
                 handle.write(text)
     else:
-        _check(libc.unshare(flags), "unshare(mount, net)")
-    _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
-    return libc
+        _check(c.unshare(flags), "unshare(mount, net)")
+    _check(c.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "make mounts private")
+    return c
 
 
 def _mkdirs_like(path, new_root):
@@ -111,7 +117,17 @@ def build_view(libc, view):
     ``view`` has ``root`` (an empty directory), ``read_only`` and ``writable``
     (paths bound at the same place inside), ``hidden`` (paths covered by an
     empty read-only tmpfs) and ``symlinks`` (top-level links such as /bin).
+    The folders it makes on the way to a bound path are 0755 whatever the
+    grader's umask (a course's worker keeps 077): the unprivileged uid passes.
     """
+    previous = os.umask(0o022)
+    try:
+        _build_view(libc, view)
+    finally:
+        os.umask(previous)
+
+
+def _build_view(libc, view):
     root = view["root"]
     _check(libc.mount(b"tmpfs", root.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, b"mode=0755,size=1m"), "tmpfs root")
     tmp = root + "/tmp"
@@ -216,11 +232,11 @@ def load_seccomp(pid):
         _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
     fprog = SockFprog(len(prog), ctypes.addressof(buffer))
-    libc = _libc()
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+    c = libc()
+    _check(c.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
     seccomp_nr = _ARCH[platform.machine()][1]["seccomp"]
     set_mode_filter, flag_tsync = 1, 1
-    _check(libc.syscall(seccomp_nr, set_mode_filter, flag_tsync, ctypes.byref(fprog)), "seccomp")
+    _check(c.syscall(seccomp_nr, set_mode_filter, flag_tsync, ctypes.byref(fprog)), "seccomp")
 
 
 def apply(plan, report):
@@ -229,27 +245,39 @@ def apply(plan, report):
     A layer that fails raises ``ConfinementError`` after recording it: the
     grader then retries without it, so no child runs half-confined by surprise.
     """
-    def step(name, action):
-        try:
-            action()
-        except (ConfinementError, OSError) as exc:
-            report[name] = f"failed: {exc}"
-            raise ConfinementError(f"{name}: {exc}") from None
-        report[name] = "on"
-
-    step("rlimits", lambda: set_rlimits(plan["rlimits"]))
-    as_root = os.geteuid() == 0
+    step(report, "rlimits", lambda: set_rlimits(plan["rlimits"]))
     if plan.get("namespaces"):
-        libc = []
-        step("namespaces", lambda: libc.append(enter_namespaces(plan.get("network_namespace", False), as_root)))
-        if plan.get("network_namespace"):
-            report["network_namespace"] = "on"
+        handle = enter_planned_namespaces(plan, report)
         if plan.get("view"):
-            step("filesystem_view", lambda: build_view(libc[0], plan["view"]))
-    if plan.get("uid") is not None:
-        step("uid", lambda: drop_privileges(plan["uid"], plan["gid"]))
+            step(report, "filesystem_view", lambda: build_view(handle, plan["view"]))
+    drop_to_planned_uid(plan, report)
     die_with_parent(plan["parent"])
     os.chdir(plan["cwd"])
+
+
+def step(report, name, action):
+    """Run one layer's ``action`` and record whether it took effect; ``ConfinementError`` if not."""
+    try:
+        result = action()
+    except (ConfinementError, OSError) as exc:
+        report[name] = f"failed: {exc}"
+        raise ConfinementError(f"{name}: {exc}") from None
+    report[name] = "on"
+    return result
+
+
+def enter_planned_namespaces(plan, report, more=0):
+    """The plan's namespaces (and the ``more`` CLONE_* flags); the libc handle that builds the view."""
+    handle = step(report, "namespaces",
+                  lambda: enter_namespaces(plan.get("network_namespace", False), os.geteuid() == 0, more))
+    if plan.get("network_namespace"):
+        report["network_namespace"] = "on"
+    return handle
+
+
+def drop_to_planned_uid(plan, report):
+    if plan.get("uid") is not None:
+        step(report, "uid", lambda: drop_privileges(plan["uid"], plan["gid"]))
 
 
 def die_with_parent(parent, signum=signal.SIGKILL):
@@ -260,6 +288,6 @@ def die_with_parent(parent, signum=signal.SIGKILL):
     bubblewrap, whose init is the parent and dies with the grader).
     """
     if platform.system() == "Linux":
-        _libc().prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
+        libc().prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0)
     if parent is not None and os.getppid() != parent:
         os._exit(71)

@@ -42,11 +42,6 @@ def case_id(nodeid):
     return f"{suite}::{name[len('test_'):]}"
 
 
-def node_id(case):
-    suite, name = case.split("::", 1)
-    return f"test_{suite}.py::test_{name}"
-
-
 def case_meta(item):
     marker = item.get_closest_marker("case")
     meta = dict(marker.kwargs) if marker else {}
@@ -80,13 +75,16 @@ class GraderPlugin:
                                 "hint_on holds statuses or words of the message that the hint applies to")
 
     def pytest_collection_modifyitems(self, session, config, items):
-        """Keep the cases of this handout year whose graded functions are the student's; say what each grades."""
+        """Keep the cases named (all when none) of this handout year whose graded functions are the student's;
+        say what each grades."""
         run = harness.RUN
+        named = set(run.config["cases"])
         kept, dropped = [], []
         for item in items:
             meta = case_meta(item)
             if meta["checks"] and set(meta["checks"]) <= run.student.names \
-                    and (meta["years"] is None or run.config["year"] in meta["years"]):
+                    and (meta["years"] is None or run.config["year"] in meta["years"]) \
+                    and (not named or case_id(item.nodeid) in named):
                 kept.append(item)
                 self.checks[case_id(item.nodeid)] = meta["checks"]
             else:

@@ -483,7 +483,9 @@ def course_mugrade_publish(folder, course_tests, database, queue):
 @click.option("--https-only", is_flag=True, help="Send the session cookie only over HTTPS (behind a TLS proxy).")
 @database_option
 @queue_option
-def serve_command(folder, host, port, workers, https_only, database, queue):
+@click.option("--no-template", is_flag=True, help="The workers start every grading process afresh (grader worker "
+                                                  "--no-template).")
+def serve_command(folder, host, port, workers, https_only, database, queue, no_template):
     """Serve the course in FOLDER: the web app, the queue, and WORKERS grading processes.
 
     It refuses a course whose files others can read; whatever it creates only its user reads.
@@ -503,7 +505,7 @@ def serve_command(folder, host, port, workers, https_only, database, queue):
     db.close()
     workers = _jobs_default() if workers is None else workers
     app = create_app(location, https_only=https_only)
-    grading = _WorkerProcess(location, workers) if workers else None
+    grading = _WorkerProcess(location, workers, ["--no-template"] if no_template else []) if workers else None
     click.echo(f"serving {title!r} at http://{host}:{port}/ (database {store.redacted(location.database)}, queue "
                f"{store.redacted(location.queue)}) with {workers} grading process{'es' if workers != 1 else ''}; "
                "Ctrl-C stops")
@@ -533,10 +535,11 @@ def _log_to_stderr():
 class _WorkerProcess(threading.Thread):
     """``grader worker`` beside the web app: restarted if it dies, stopped (jobs given back) with it."""
 
-    def __init__(self, location, processes):
+    def __init__(self, location, processes, options=()):
         super().__init__(daemon=True, name="worker-process")
         self.env = {**os.environ, DATABASE_ENV: location.database, QUEUE_ENV: location.queue}
         self.processes = processes
+        self.options = list(options)
         self.stopping = threading.Event()
         self.process = None
 
@@ -550,8 +553,8 @@ class _WorkerProcess(threading.Thread):
             os.nice(GRADING_NICENESS)
             confine.die_with_parent(None, signal.SIGTERM)
 
-        return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--jobs", str(self.processes)],
-                                env=self.env, start_new_session=True, preexec_fn=prepare)
+        return subprocess.Popen([sys.executable, "-m", "grader", "worker", "--jobs", str(self.processes),
+                                 *self.options], env=self.env, start_new_session=True, preexec_fn=prepare)
 
     def run(self):
         self.process = self._start()
@@ -576,7 +579,9 @@ class _WorkerProcess(threading.Thread):
 @click.option("--database", envvar=DATABASE_ENV, help=f"The course's database URL [env: {DATABASE_ENV}].")
 @click.option("--queue", envvar=QUEUE_ENV, help=f"The queue's URL [env: {QUEUE_ENV}].")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), help="Grading processes [default: as grader run --jobs].")
-def worker_command(folder, database, queue, jobs):
+@click.option("--no-template", is_flag=True,
+              help="Start every grading process afresh, instead of forking it from a warm template.")
+def worker_command(folder, database, queue, jobs, no_template):
     """Grade a course's submissions on this machine: it needs only the database and queue URLs.
 
     Give the URLs (or FOLDER, a course folder on this machine). The reference
@@ -594,7 +599,8 @@ def worker_command(folder, database, queue, jobs):
     if not database or not queue:
         raise click.UsageError("give the course's --database and --queue URLs (or a course FOLDER)")
     check_private(Location(database_url(database), queue), folder)
-    worker.run(database_url(database), queue, jobs or _jobs_default(), echo=lambda text: click.echo(text, err=True))
+    worker.run(database_url(database), queue, jobs or _jobs_default(), echo=lambda text: click.echo(text, err=True),
+               template=not no_template)
 
 
 def register(group):

@@ -4,8 +4,24 @@
 from the database, the result goes back to it, and the reference values of
 the course's year and secret seed are computed here once and cached (the
 first start on a machine takes a few seconds more). Each worker process
-keeps one grading session, and grades one job at a time in its own
-confined children, while a thread renews the job's lease.
+keeps one grading session, with its warm template (``grader/template.py``),
+and grades one job at a time in its own confined children, while a thread
+renews the job's lease. The session is made again when what grading depends
+on changes on disk: the course's year or seed, the suites, the grader's own
+files, the published reference.
+
+Nothing of a worker outlives it. Huey's processes are killed when the
+consumer dies, SIGKILL included (PR_SET_PDEATHSIG), and what each of them
+runs dies with it (the grading children, the template and what it forked).
+On SIGTERM the running jobs go back to the queue, if it can be reached within
+``GIVE_BACK_SECONDS``; whatever still runs ``STOP_SECONDS`` after the consumer
+stops is killed, and the leases of the jobs it held cover the rest.
+
+What a grading that fails costs (``jobs.py`` keeps the count): a death the
+grader can pin on the submission is part of its result; any other failure of
+a grading (``supervise.GradingError``, or ours) gives the job back as a failed
+attempt, retried once and then marked could-not-grade at no cost to the
+student. A result is stored only while the lease is held.
 """
 
 import logging
@@ -13,21 +29,26 @@ import os
 import shutil
 import tempfile
 import threading
+import time
 
-from .. import grading, submission
+from .. import grading, submission, supervise
+from ..kit import confine
 from . import ServiceError, jobs
 from .models import Job
 from .store import Database
 
 log = logging.getLogger("needle-grader.worker")
-PROGRESS_EVERY = 0.5   # seconds between progress writes
+PROGRESS_EVERY = 0.5     # seconds between progress writes
+GIVE_BACK_SECONDS = 3.0  # a stopping worker's wait to give its job back to a database that may be unreachable
+STOP_SECONDS = 3.0       # after the consumer stops, its processes' time to end before they are killed
 
 
 class Worker:
     """What one worker process holds: the database, the queue, and a grading session for the course."""
 
-    def __init__(self, database_url, queue_url, data_dir=None):
+    def __init__(self, database_url, queue_url, data_dir=None, template=True):
         self.database_url, self.queue_url, self.data_dir = database_url, queue_url, data_dir
+        self.template = template
         self._pid = None
 
     def _here(self):
@@ -46,11 +67,16 @@ class Worker:
             return {"year": course.year, "seed": course.seed, "lease": max(course.lease_seconds, 2)}
 
     def grading_session(self, year, seed):
-        """The session for the course's year and seed, made again when the instructor changes either."""
-        if self.session_key != (year, seed):
+        """The session for the course's year and seed, made again when either changes, or what it read from disk."""
+        changed = self.session.changed() if self.session is not None and self.session_key == (year, seed) else None
+        if self.session_key != (year, seed) or changed:
+            if changed:
+                log.warning("%s changed: grading with a new session, a new template and the reference read again",
+                            changed)
             if self.session is not None:
                 self.session.close()
-            self.session = grading.Session(self.data_dir, seed, year=year)
+                self.session = None
+            self.session = grading.Session(self.data_dir, seed, year=year, template=self.template)
             self.session_key = (year, seed)
         return self.session
 
@@ -98,8 +124,13 @@ def grade_job(job_id):
             log.warning("job %s: lease lost before the result was stored; it is not stored", job_id)
     except KeyboardInterrupt:    # the consumer is stopping: the job goes back, the attempt does not count
         renewal.stop()
-        jobs.give_back(worker.database, worker.queue, job_id, worker.owner)
+        _within(GIVE_BACK_SECONDS, f"job {job_id}: giving it back",
+                 lambda: jobs.give_back(worker.database, worker.queue, job_id, worker.owner))
         raise
+    except supervise.GradingError as exc:   # not the submission's doing: retried, then marked
+        renewal.stop()
+        log.warning("job %s: could not grade: %s", job_id, exc)
+        jobs.give_back(worker.database, worker.queue, job_id, worker.owner, failed=True, error=str(exc))
     except Exception as exc:   # ours, not the submission's: retried, then marked
         renewal.stop()
         log.exception("job %s: internal error", job_id)
@@ -108,6 +139,23 @@ def grade_job(job_id):
     finally:
         renewal.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _within(seconds, what, action):
+    """Run ``action`` for at most ``seconds`` (a database that cannot be reached may hold it far longer)."""
+    done = threading.Event()
+
+    def attempt():
+        try:
+            action()
+        except Exception as exc:
+            log.warning("%s failed: %s", what, exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=attempt, daemon=True, name="within").start()
+    if not done.wait(seconds):
+        log.warning("%s took more than %g s; left to the lease", what, seconds)
 
 
 class _Renewal(threading.Thread):
@@ -125,8 +173,6 @@ class _Renewal(threading.Thread):
             self.latest = (done, total)
 
     def run(self):
-        import time
-
         last_renewal = time.monotonic()
         while not self.stopped.wait(PROGRESS_EVERY):
             with self.lock:
@@ -145,12 +191,35 @@ class _Renewal(threading.Thread):
                 return
 
     def stop(self):
+        """Stop renewing; a renewal stuck on an unreachable database is left behind (it is a daemon)."""
         self.stopped.set()
         if self.is_alive() and threading.current_thread() is not self:
-            self.join()
+            self.join(GIVE_BACK_SECONDS)
 
 
-def run(database_url, queue_url, processes, data_dir=None, echo=print):
+def _die_with_the_consumer():
+    """Every process the consumer forks (Huey's workers and scheduler) is killed when the consumer dies."""
+    forking = []
+    os.register_at_fork(before=lambda: forking.append(os.getpid()),
+                        after_in_parent=lambda: forking.pop(),
+                        after_in_child=lambda: confine.die_with_parent(forking.pop()))
+
+
+def _stop_processes(consumer):
+    """Give Huey's processes ``STOP_SECONDS`` to end after the consumer stopped, then kill them."""
+    processes = [process for process in [*(process for _, process in consumer.worker_threads), consumer.scheduler]
+                 if process.pid is not None]
+    deadline = time.monotonic() + STOP_SECONDS
+    for process in processes:
+        process.join(max(deadline - time.monotonic(), 0))
+    for process in processes:
+        if process.is_alive():
+            log.warning("%s did not stop within %g s: killed", process.name, STOP_SECONDS)
+            process.kill()
+            process.join()
+
+
+def run(database_url, queue_url, processes, data_dir=None, echo=print, template=True):
     """Start ``processes`` worker processes on the course's queue, until stopped (SIGINT or SIGTERM)."""
     global WORKER
 
@@ -164,8 +233,8 @@ def run(database_url, queue_url, processes, data_dir=None, echo=print):
     with grading.Session(data_dir, seed, year=year) as session:
         origin = session.reference(year).origin
     echo(f"worker for {title!r} ({year} handout): reference values {origin}; {processes} grading process"
-         f"{'es' if processes > 1 else ''}")
-    WORKER = Worker(database_url, queue_url, data_dir)
+         f"{'es' if processes > 1 else ''}{'' if template else ', each child started afresh (--no-template)'}")
+    WORKER = Worker(database_url, queue_url, data_dir, template)
     queue = jobs.Queue(queue_url)
 
     @queue.huey.on_shutdown()
@@ -176,4 +245,8 @@ def run(database_url, queue_url, processes, data_dir=None, echo=print):
     consumer = queue.huey.create_consumer(workers=processes, worker_type="process", periodic=False,
                                           check_worker_health=True, health_check_interval=1, initial_delay=0.1,
                                           max_delay=1.0)
-    consumer.run()
+    _die_with_the_consumer()
+    try:
+        consumer.run()
+    finally:
+        _stop_processes(consumer)
