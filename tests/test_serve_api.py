@@ -18,7 +18,7 @@ pytest.importorskip("fastapi", reason="the course service's packages are not ins
 from fastapi.testclient import TestClient  # noqa: E402
 
 from grader import results  # noqa: E402
-from service import database, grade_queued, grader, jobs_of, make_course, zipped  # noqa: E402
+from service import SAMPLES, database, grade_queued, grader, jobs_of, make_course, zipped  # noqa: E402
 
 
 def client_for(folder):
@@ -466,3 +466,30 @@ def test_an_internal_error_is_retried_once_then_marked_and_costs_the_student_not
     assert shown["error"].startswith("the service could not grade this")
     failed = client.get("/api/queue", headers=bearer(tokens["prof"])).json()["failed"]
     assert [(entry["submission"], entry["internal"]) for entry in failed] == [(1, True)]
+
+
+def test_the_courses_time_budget_ends_a_submission_that_hangs(tmp_path):
+    """``grader course set --budget-seconds`` reaches the worker's grading: past it, no case runs."""
+    import shutil
+    import time
+
+    hangs = tmp_path / "hangs"
+    shutil.copytree(SAMPLES / "alice", hangs)
+    with open(hangs / "apps" / "simple_ml.py", "a") as handle:
+        handle.write("\n\ndef softmax_loss(Z, y_one_hot):   # the last definition wins\n    while True:\n        pass\n")
+    folder = tmp_path / "course"
+    tokens = make_course(folder, budget_seconds=4)
+    with client_for(folder) as client:
+        assert upload(client, tokens["ann"], zipped(hangs)).status_code == 202
+        started = time.monotonic()
+        grade_queued(folder)
+        took = time.monotonic() - started
+        result = client.get("/api/submissions/1", headers=bearer(tokens["prof"])).json()["result"]
+    cases = [case for suite in result["suites"] for case in suite["cases"]]
+    spent = [case for case in cases if "(4 s for the whole submission)" in (case["message"] or "")]
+    assert spent and all(case["status"] == "timeout" and case["score"] == 0 for case in spent)
+    assert all(case["message"].startswith(("stopped: the time budget was spent", "not run: the time budget"))
+               for case in spent)
+    scored = {suite["name"]: suite["score"] for suite in result["suites"]}
+    assert (scored["forward"], scored["backward"], scored["nn_epoch"]) == (10, 25, 0)   # nn_epoch never ran
+    assert took < 40, took       # one case's own limit is 60 s: the budget, not a case, ended it

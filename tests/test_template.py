@@ -171,16 +171,16 @@ def test_a_long_running_worker_grades_with_a_new_session_when_the_published_refe
     shutil.copytree(reference.REFERENCE_DIR, published)
     monkeypatch.setenv("NEEDLE_GRADER_REFERENCE", str(published))
     grader = worker.Worker(f"sqlite:///{tmp_path / 'course.db'}", f"sqlite:///{tmp_path / 'queue.db'}")._here()
-    first = grader.grading_session("2022", 0)
+    first = grader.grading_session("2022", 0, 120)
     assert first.children == {"start": "forked"} or first.template is None
     template = first.template.process if first.template else None
-    assert grader.grading_session("2022", 0) is first and first.changed() is None
+    assert grader.grading_session("2022", 0, 120) is first and first.changed() is None
     values = published / "2022" / reference.VALUES
     os.replace(values, tmp_path / "values.npz")
     shutil.copy(tmp_path / "values.npz", values)     # republished: a new file
     try:
         assert first.changed() == "the published reference"
-        second = grader.grading_session("2022", 0)
+        second = grader.grading_session("2022", 0, 120)
         assert second is not first
         if template is not None:
             assert template.poll() is not None and second.template.process.pid != template.pid

@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 
-from .. import grading, submission, supervise
+from .. import grading, isolation, submission, supervise
 from ..kit import confine
 from . import ServiceError, jobs
 from .models import Job
@@ -62,22 +62,26 @@ class Worker:
         return self
 
     def course(self):
-        with self._here().database.session() as session:
+        with self._here().database.reading() as session:
             course = self.database.course(session)
-            return {"year": course.year, "seed": course.seed, "lease": max(course.lease_seconds, 2)}
+            return {"year": course.year, "seed": course.seed, "lease": max(course.lease_seconds, 2),
+                    "budget": course.budget_seconds}
 
-    def grading_session(self, year, seed):
-        """The session for the course's year and seed, made again when either changes, or what it read from disk."""
-        changed = self.session.changed() if self.session is not None and self.session_key == (year, seed) else None
-        if self.session_key != (year, seed) or changed:
+    def grading_session(self, year, seed, budget):
+        """The session for the course's year, seed and time budget per submission, made again when one of them
+        changes, or what it read from disk."""
+        key = (year, seed, budget)
+        changed = self.session.changed() if self.session is not None and self.session_key == key else None
+        if self.session_key != key or changed:
             if changed:
                 log.warning("%s changed: grading with a new session, a new template and the reference read again",
                             changed)
             if self.session is not None:
                 self.session.close()
                 self.session = None
-            self.session = grading.Session(self.data_dir, seed, year=year, template=self.template)
-            self.session_key = (year, seed)
+            self.session = grading.Session(self.data_dir, seed, year=year, template=self.template,
+                                           limits=isolation.Limits(submission_budget=budget))
+            self.session_key = key
         return self.session
 
     def close(self):
@@ -100,14 +104,14 @@ def grade_job(job_id):
     renewal.start()
     folder = tempfile.mkdtemp(prefix="needle-grader-job-")
     try:
-        with worker.database.session() as session:
+        with worker.database.reading() as session:
             record = session.get(Job, job_id).submission
             name, archive = record.archive_name, record.archive
             label = f"submission {record.id} of {record.person.name}"
         path = os.path.join(folder, os.path.basename(name) or "submission.zip")
         with open(path, "wb") as handle:
             handle.write(archive)
-        grading_session = worker.grading_session(course["year"], course["seed"])
+        grading_session = worker.grading_session(course["year"], course["seed"], course["budget"])
         try:
             staged = grading_session.stage(path)
         except submission.SubmissionError as exc:
