@@ -240,3 +240,22 @@ def wait_for(condition, timeout, every=0.25, what="the condition"):
             return value
         time.sleep(every)
     raise AssertionError(f"{what} did not hold within {timeout} s")
+
+
+def client_for(folder, **options):
+    """A TestClient of the course's web app in this process (no reaper); ``options`` go to TestClient."""
+    from fastapi.testclient import TestClient
+
+    from grader.serve.app import create_app
+    from grader.serve.store import Location
+
+    return TestClient(create_app(Location.of_folder(folder), reaper=False), **options)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def upload(client, token, data, name="hw1.zip"):
+    """POST an archive to the API as the person holding ``token``."""
+    return client.post("/api/submissions", headers=bearer(token), files={"archive": (name, data)})

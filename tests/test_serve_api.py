@@ -15,25 +15,16 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from fastapi.testclient import TestClient  # noqa: E402
 
 from grader import results  # noqa: E402
-from service import SAMPLES, database, grade_queued, grader, jobs_of, make_course, zipped  # noqa: E402
+from service import (SAMPLES, bearer, client_for, database, grade_queued, grader, jobs_of, make_course,  # noqa: E402
+                     upload, zipped)
 
 
-def client_for(folder):
-    from grader.serve.app import create_app
-    from grader.serve.store import Location
-
-    return TestClient(create_app(Location.of_folder(folder), reaper=False))
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
-def upload(client, token, data, name="hw1.zip"):
-    return client.post("/api/submissions", headers=bearer(token), files={"archive": (name, data)})
 
 
 def stored_submissions(folder):

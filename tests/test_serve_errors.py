@@ -23,18 +23,12 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from fastapi.testclient import TestClient  # noqa: E402
 
-from service import REPO_ROOT, database, grader, jobs_of, make_course, zipped  # noqa: E402
+from service import REPO_ROOT, bearer, client_for, database, grader, jobs_of, make_course, zipped  # noqa: E402
 
 STUDENT_PAGE = "<h1>My submissions</h1>"
 
 
-def client_for(folder, **options):
-    from grader.serve.app import create_app
-    from grader.serve.store import Location
-
-    return TestClient(create_app(Location.of_folder(folder), reaper=False), follow_redirects=False, **options)
 
 
 def csrf_of(page):
@@ -48,8 +42,6 @@ def sign_in(client, token):
     return csrf_of(client.get(client.get("/").headers["location"]))
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
 def message_of(page):
@@ -72,7 +64,7 @@ def finished_within(seconds, call):
 def course(tmp_path):
     folder = tmp_path / "course"
     tokens = make_course(folder)
-    with client_for(folder) as client:
+    with client_for(folder, follow_redirects=False) as client:
         yield folder, tokens, client
 
 
@@ -162,7 +154,7 @@ def test_wrong_tokens_are_throttled_per_address_on_the_page_the_api_and_the_note
     notebook = client.post(f"/mugrade/submit?user_key={tokens['bea']}&problem=forward")
     assert notebook.status_code == 429 and notebook.json()["error"].startswith("too many wrong tokens")
 
-    with client_for(folder, client=("203.0.113.9", 4000)) as elsewhere:   # another address is not held up
+    with client_for(folder, follow_redirects=False, client=("203.0.113.9", 4000)) as elsewhere:   # another address is not held up
         elsewhere.app.state.throttle = client.app.state.throttle
         assert sign_in(elsewhere, tokens["bea"])
     clock[0] += wait       # the first wrong token is a minute old
@@ -238,7 +230,7 @@ def test_a_refused_upload_shows_the_students_page_again_with_the_apis_message(tm
     tokens = make_course(folder, year=year, **settings)
     if case == "past the deadline":
         _deadline_passed(folder)
-    with client_for(folder) as client:
+    with client_for(folder, follow_redirects=False) as client:
         csrf = sign_in(client, tokens["ann"])
         for _ in range(earlier):
             assert client.post("/api/submissions", headers=bearer(tokens["ann"]),
@@ -259,7 +251,7 @@ def test_a_refused_upload_shows_the_students_page_again_with_the_apis_message(tm
 def test_a_page_upload_larger_than_the_cap_is_refused_before_its_body_is_read(tmp_path):
     folder = tmp_path / "course"
     tokens = make_course(folder, max_archive_bytes=100_000)
-    with client_for(folder) as client:
+    with client_for(folder, follow_redirects=False) as client:
         csrf = sign_in(client, tokens["ann"])
         page = client.post("/submit", data={"csrf": csrf}, files={"archive": ("big.zip", b"PK\x03\x04" * 200_000)})
         signin = client.post("/signin", content=b"token=" + b"x" * 300_000,
@@ -512,7 +504,7 @@ def test_a_burst_beyond_the_pool_and_the_threads_waits_its_turn_instead_of_timin
     tokens = make_course(folder)
     monkeypatch.setattr(store, "SQLITE_POOL", {"pool_size": 1, "max_overflow": 2, "pool_timeout": 5})
     monkeypatch.setattr(dependencies, "READ_SLOTS", 2)
-    with client_for(folder) as client:
+    with client_for(folder, follow_redirects=False) as client:
         async def few_threads():
             anyio.to_thread.current_default_thread_limiter().total_tokens = 4
 
@@ -543,7 +535,7 @@ def test_every_route_answers_malformed_and_hostile_input_without_a_5xx_or_a_leak
     tokens = make_course(folder, max_archive_bytes=400_000)
     found = sorted(routes(), key=lambda route: route[1] == "/signout")     # signing out last
     assert len(found) >= 24 and ("POST", "/mugrade/submit_test") in {(method, path) for method, path, _, _ in found}
-    with client_for(folder) as anonymous, client_for(folder) as student, client_for(folder) as instructor:
+    with client_for(folder, follow_redirects=False) as anonymous, client_for(folder, follow_redirects=False) as student, client_for(folder, follow_redirects=False) as instructor:
         for client in (anonymous, student, instructor):
             client.app.state.throttle = Throttle(limit=10**9)       # every request reaches the route
         student_csrf, instructor_csrf = sign_in(student, tokens["ann"]), sign_in(instructor, tokens["prof"])

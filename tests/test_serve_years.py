@@ -10,9 +10,8 @@ import pytest
 
 pytest.importorskip("fastapi", reason="the course service's packages are not installed (pip install .[serve])")
 
-from fastapi.testclient import TestClient  # noqa: E402
 
-from service import Server, grade_queued, grader, make_course, zipped  # noqa: E402
+from service import Server, bearer, client_for, grade_queued, grader, make_course, upload, zipped  # noqa: E402
 
 REFUSAL_2024 = ("hw1.zip has the 2022 handout's layout (python/needle/ops.py), but this course grades the 2024 "
                 "handout, whose files are python/needle/backend_numpy.py, python/needle/init/init_basic.py, "
@@ -21,19 +20,10 @@ REFUSAL_2024 = ("hw1.zip has the 2022 handout's layout (python/needle/ops.py), b
                 "into it, and submit again")
 
 
-def client_for(folder):
-    from grader.serve.app import create_app
-    from grader.serve.store import Location
-
-    return TestClient(create_app(Location.of_folder(folder), reaper=False))
 
 
-def bearer(token):
-    return {"Authorization": f"Bearer {token}"}
 
 
-def upload(client, token, data):
-    return client.post("/api/submissions", headers=bearer(token), files={"archive": ("hw1.zip", data)})
 
 
 @pytest.fixture(scope="module")
