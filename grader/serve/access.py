@@ -40,8 +40,8 @@ def person_asking(request, session, token):
     if wait:
         raise Refused(429, *too_many(wait))
     person = person_with_token(session, token)
-    if person is not None:
-        throttle.succeeded(address)
+    if person is None:
+        throttle.failed(address)
     return person
 
 

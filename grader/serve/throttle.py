@@ -5,8 +5,11 @@ anyone may post to), ``Authorization: Bearer`` on the API and the mugrade
 protocol's ``user_key``. An address that sent ``LIMIT`` wrong tokens within
 ``WINDOW`` seconds has none of its tokens checked until the oldest of them
 is that old: a right token is not let through either, or the limit would
-still answer every guess. Right tokens never count, so a classroom behind
-one address signs in at once.
+still answer every guess. Only a token found wrong counts, once it is
+found wrong: a classroom behind one address, its students' pages and
+notebooks asking at once, is never held up by its own right tokens. Wrong
+tokens sent all at once may each be checked before the first is counted;
+at most as many as the server answers at once, against a 192-bit token.
 
 The counts live in the web process's memory: with several web processes
 behind a proxy, each keeps its own, so an address may send up to LIMIT
@@ -34,28 +37,27 @@ class Throttle:
         self._lock = threading.Lock()
 
     def admit(self, address):
-        """Seconds until ``address`` may have a token checked again; 0 lets it, counting a failure in advance.
+        """Seconds until ``address`` may have a token checked again; 0 lets it now."""
+        moment = self.clock()
+        with self._lock:
+            times = self._failures.get(address)
+            if times is None:
+                return 0
+            while times and moment - times[0] >= self.window:
+                times.popleft()
+            if len(times) < self.limit:
+                return 0
+            return max(1, math.ceil(times[0] + self.window - moment))
 
-        Call ``succeeded`` when the token was right, which takes the count back.
-        """
+    def failed(self, address):
+        """Count a wrong token from ``address``; the address is now the most recently heard from."""
         moment = self.clock()
         with self._lock:
             times = self._failures.pop(address, None) or collections.deque()
-            while times and moment - times[0] >= self.window:
-                times.popleft()
-            self._failures[address] = times
-            if len(times) >= self.limit:
-                return max(1, math.ceil(times[0] + self.window - moment))
             times.append(moment)
+            self._failures[address] = times
             while len(self._failures) > MAX_ADDRESSES:
                 self._failures.popitem(last=False)
-            return 0
-
-    def succeeded(self, address):
-        with self._lock:
-            times = self._failures.get(address)
-            if times:
-                times.pop()
 
 
 def client_address(request):
