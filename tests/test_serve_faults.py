@@ -45,6 +45,16 @@ def submit_all(server, tokens, samples, folder):
     return sent
 
 
+def job_halfway(folder):
+    """A running job past its fifth case, once there is one."""
+    return wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
+                                 None), 60, every=0.05, what="a job halfway through")
+
+
+def every_job_done(folder):
+    wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+
+
 def assert_graded_once(folder, sent):
     found = jobs(folder)
     assert sorted(job["submission"] for job in found) == sorted(sent)           # one job per submission
@@ -59,14 +69,13 @@ def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
     server = Server(folder, workers=2).start()
     try:
         sent = submit_all(server, tokens, ["alice", "bob"] * 3, tmp_path)
-        victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
-                                       None), 60, every=0.05, what="a job halfway through")
+        victim = job_halfway(folder)
         grading = process_tree(int(victim["owner"].split("/")[1]))   # the process, its template, its children
         os.kill(int(victim["owner"].split("/")[1]), signal.SIGKILL)
         assert len(grading) >= 2
         wait_for(lambda: not still_running(grading), 10, every=0.1,
                  what=f"the end of the killed process's children ({commands(grading)})")
-        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        every_job_done(folder)
         found = assert_graded_once(folder, sent)
         attempts = {job["id"]: job["attempts"] for job in found}
         assert attempts.pop(victim["id"]) == 2            # killed once, then graded by a worker alive
@@ -87,15 +96,14 @@ def test_a_grader_worker_killed_with_sigkill_leaves_no_process_and_each_job_is_g
     server = Server(folder, workers=1).start()
     try:
         sent = submit_all(server, tokens, ["alice", "bob"] * 2, tmp_path)
-        victim = wait_for(lambda: next((job for job in jobs(folder) if job["state"] == "running" and job["done"] >= 5),
-                                       None), 60, every=0.05, what="a job halfway through")
+        victim = job_halfway(folder)
         killed = worker_of(server)
         everything = process_tree(killed)   # Huey's processes, their templates, the grading processes
         os.kill(killed, signal.SIGKILL)     # the worker alone: what it started must follow it
         assert len(everything) >= 4, commands(everything)
         wait_for(lambda: not still_running(everything), 10, every=0.1,
                  what=f"the end of every process of the killed worker ({commands(everything)})")
-        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        every_job_done(folder)
         found = assert_graded_once(folder, sent)   # by the worker grader serve started in its place
         assert {job["id"]: job["attempts"] for job in found if job["attempts"] != 1} == {victim["id"]: 2}
     finally:
@@ -108,8 +116,7 @@ def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(
     server = Server(folder, workers=1).start()
     try:
         sent = submit_all(server, tokens, ["alice", "bob"] * 5, tmp_path)
-        wait_for(lambda: any(job["state"] == "running" and job["done"] >= 5 for job in jobs(folder)), 60, every=0.05,
-                 what="a job halfway through")
+        job_halfway(folder)
         assert server.stop() == 0
     finally:
         server.close()
@@ -121,7 +128,7 @@ def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(
 
     server = Server(folder, workers=1).start()
     try:
-        wait_for(lambda: all(job["state"] == "done" for job in jobs(folder)), 120, what="every job graded")
+        every_job_done(folder)
         found = assert_graded_once(folder, sent)
         assert {job["attempts"] for job in found} == {1}   # a job given back on stopping used up no attempt
     finally:
