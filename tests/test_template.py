@@ -10,6 +10,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,10 +30,11 @@ def sample(name):
 
 
 def verdicts(result):
-    """What a grading decided and said: per case status, score and message, the notes and the output."""
+    """What a grading decided and said: per case status, score, message and output, the notes and the output."""
     return {"score": result["score"], "restarts": result["restarts"], "notes": result["notes"],
             "output": result["output"],
-            "cases": {f"{suite['name']}::{case['name']}": (case["status"], case["score"], case["message"])
+            "cases": {f"{suite['name']}::{case['name']}": (case["status"], case["score"], case["message"],
+                                                           case.get("output"))
                       for suite in result["suites"] for case in suite["cases"]}}
 
 
@@ -212,6 +214,24 @@ def test_the_hostile_samples_get_the_same_verdicts_forked_as_exec_d():
                 assert children == ({"forked"} if session.template else {"exec"})
     for name in names:
         assert verdicts(found[True][name]) == verdicts(found[False][name]), name
+
+
+def test_what_a_submission_prints_goes_with_the_case_that_printed_it_forked_and_exec_d(tmp_path):
+    """Printed at import: the submission's output, no case's; printed by a case's call: that case's alone."""
+    submission = tmp_path / "printing"
+    shutil.copytree(sample("alice"), submission, ignore=shutil.ignore_patterns("__pycache__"))
+    ops = submission / "python" / "needle" / "ops.py"
+    text = ops.read_text().replace("        return array_api.negative(a)\n",
+                                   "        print('negating')\n        return array_api.negative(a)\n", 1)
+    ops.write_text("print('imported')\n" + text)
+    for template in (True, False):
+        with grading.Session(template=template, suites=("forward",), cases=("negate", "exp_forward", "transpose*"),
+                             year="2022") as session:
+            result = session.grade(session.stage(str(submission)))
+        printed = {case["name"]: case.get("output") for suite in result["suites"] for case in suite["cases"]}
+        assert {case["status"] for suite in result["suites"] for case in suite["cases"]} == {"passed"}, template
+        assert result["output"]["stdout"].startswith("imported\n"), template
+        assert {name: text for name, text in printed.items() if text} == {"negate": "negating\n"}, template
 
 
 def test_a_child_killed_from_outside_before_its_first_case_is_started_again_and_never_scored(monkeypatch):

@@ -107,6 +107,7 @@ class GraderPlugin:
         run = harness.RUN
         run.case = case_id(nodeid)
         run.student.begin(self.checks.get(run.case, ()), run.case)
+        harness.flush_output()   # what was printed between cases stays out of this one
         run.send({"type": "start", "case": run.case})
 
     def pytest_runtest_logfinish(self, nodeid, location):

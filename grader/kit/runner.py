@@ -115,6 +115,7 @@ def run_confined(config, layers):
     # The submission's modules are imported before the first case, under the start-up
     # deadline: a case's timeout then measures only the case.
     harness.simple_ml()
+    harness.flush_output()   # what the import printed is the submission's, before any case
     exit_code = pytest.main(_pytest_args(config), plugins=[JSONReport(), GraderPlugin()])
     harness.flush_output()
     run.send({"type": "done", "exitcode": int(exit_code)})
