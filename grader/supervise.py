@@ -190,9 +190,10 @@ class Child:
             ended = self.process.ended()
             self.process.kill()   # its keeper kills its process group, itself last
             self.status, self.rusage = self.process.wait4()
-            if not (ended and self.sandbox.provides_view()):
+            if self.uid is not None and not (ended and self.sandbox.provides_view()):
                 # A PID namespace ended with it, and took every process of its uid along: swept only
-                # when it was stopped, while that namespace may still be ending.
+                # when it was stopped, while that namespace may still be ending. Without a uid of its
+                # own, the keeper's kill of its process group is all there is to do.
                 isolation.sweep(self.uid, None)
         if self.status is None:
             # os.kill, not Popen.kill: Popen polls first, and would reap the status we need.

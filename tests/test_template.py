@@ -83,6 +83,17 @@ def test_when_a_forked_child_cannot_have_bubblewrap_s_walls_every_grading_is_exe
     assert line == f"exec'd, each from a fresh interpreter: a template cannot be used ({why})"
 
 
+@pytest.mark.parametrize("disabled", [("uid",), ("uid", "bubblewrap", "namespaces")])
+def test_a_forked_child_without_a_uid_of_its_own_is_stopped_at_its_timeout(disabled):
+    """As a user who is not root grades: the child stopped midway is killed with its process group, and the
+    case says it timed out (the sweep of a uid it does not have used to crash the grading)."""
+    with forked_session(disabled_layers=disabled, limits=isolation.Limits(case_timeout=2), suites=("forward",),
+                        cases=("negate",), year="2022") as session:
+        result = session.grade(session.stage(sample("hostile-infinite-loop")))
+    assert result["environment"]["sandbox"]["children"] == {"start": "forked"}
+    assert [(case["name"], case["status"]) for case in result["suites"][0]["cases"]] == [("negate", "timeout")]
+
+
 def test_grader_doctor_says_how_children_start():
     completed = subprocess.run([sys.executable, "-m", "grader", "doctor"], cwd=REPO_ROOT, capture_output=True,
                                text=True, timeout=120)
