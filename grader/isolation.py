@@ -69,8 +69,7 @@ class Limits:
     # The template children are forked from (grader/template.py): replaced after this many
     # gradings ($NEEDLE_GRADER_TEMPLATE_GRADINGS), or when its resident memory grows past this;
     # nor may it map more than this beyond what it mapped once warm.
-    template_gradings: int = dataclasses.field(
-        default_factory=lambda: int(os.environ.get("NEEDLE_GRADER_TEMPLATE_GRADINGS") or 200))
+    template_gradings: int = dataclasses.field(default_factory=lambda: _template_gradings_from_environment(200))
     template_memory_bytes: int = 256 * MiB
 
     def rlimits(self, with_processes):
@@ -364,6 +363,16 @@ def detect(workspace, limits, probe, hidden=(), disabled=()):
 
 class SandboxError(Exception):
     """The grader could not start a confined child at all."""
+
+
+def _template_gradings_from_environment(default):
+    text = os.environ.get("NEEDLE_GRADER_TEMPLATE_GRADINGS", "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise SandboxError(f"$NEEDLE_GRADER_TEMPLATE_GRADINGS is {text!r}: it must be a whole number of gradings, "
+                           "at least 1")
+    return int(text)
 
 
 def sweep(uid, process_group):

@@ -27,6 +27,14 @@ def one_error_line(completed):
     return lines[0]
 
 
+@pytest.mark.parametrize("value", ["abc", "0", "-3"])
+def test_a_template_gradings_setting_that_is_no_count_is_one_clear_line(run_grader, monkeypatch, value):
+    monkeypatch.setenv("NEEDLE_GRADER_TEMPLATE_GRADINGS", value)
+    completed, _ = run_grader("run", "--suite", "forward", "--case", "negate", "submissions/alice")
+    assert one_error_line(completed) == (f"grader: error: $NEEDLE_GRADER_TEMPLATE_GRADINGS is {value!r}: it must be "
+                                         "a whole number of gradings, at least 1")
+
+
 def test_a_missing_path_is_one_clear_line(run_grader):
     completed, _ = run_grader("run", "submissions/nobody")
     assert one_error_line(completed) == "grader: error: submissions/nobody: no such file or folder"
