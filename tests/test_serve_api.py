@@ -243,6 +243,15 @@ def test_a_late_submission_under_each_policy(course):
     assert (rows["bea"]["score"], rows["bea"]["why"]) == (100.0, "the last on time")
     assert (rows["cid"]["score"], rows["cid"]["late"], rows["cid"]["days_late"]) == (80.0, True, 2)
 
+    _deadline_passed(folder, late_policy="refuse")     # the door closed after a grace period under "penalty"
+    with client_for(folder) as closed:
+        rows = {row["student"]: row for row in closed.get("/api/gradebook", headers=bearer(tokens["prof"])).json()}
+        mine = closed.get("/api/submissions/3", headers=bearer(tokens["cid"])).json()
+    assert [(rows[name]["score"], rows[name]["why"]) for name in ("ann", "cid")] == [
+        (80.0, "the last, none on time, 2 days late: 20% off")] * 2     # late work already in keeps its penalty
+    assert (mine["days_late"], mine["penalty"]) == (2, 0.2)
+    assert "late policy: refuse (late work already in: 10% off per day late)" in grader("course", "set", folder)
+
 
 def test_the_gradebook_counts_alice_bob_and_carol_submitted_by_three_students(course):
     folder, tokens, client = course

@@ -323,7 +323,7 @@ def test_a_late_student_hands_in_with_the_kit_the_course_serves_and_reads_what_c
     browser.get(server.url + "/submissions/2")
     assert browser.find_element(By.ID, "status").text == f"graded: {late}"
     warnings = browser.find_element(By.CSS_SELECTOR, ".warnings").text
-    assert re.search(rf"Submitted 2 days after the deadline \({IN_WORDS}\): 20% off.", warnings), warnings
+    assert re.search(rf"Submitted 2 days late: 20% off \(the deadline: {IN_WORDS}\)\.", warnings), warnings
     assert browser.find_element(By.CSS_SELECTOR, "main .warnings") == browser.find_elements(
         By.CSS_SELECTOR, "main #feedback > *")[0]        # warnings come first, before the score
     check_page(browser, server.url + "/submissions/2", "graded late", load=False)

@@ -144,7 +144,7 @@ def test_warnings_come_first_lateness_then_what_the_grading_noted():
              "result": {"notes": ["python/needle/ops.py was not submitted: the 2024 starter's version was used",
                                   "a year that disagrees"]}}
     assert feedback.warnings(shown, "Mon 14 Dec, 23:59 EST") == [
-        "Submitted 2 days after the deadline (Mon 14 Dec, 23:59 EST): 20% off.", "a year that disagrees",
+        "Submitted 2 days late: 20% off (the deadline: Mon 14 Dec, 23:59 EST).", "a year that disagrees",
         "python/needle/ops.py was not submitted: the 2024 starter's version was used"]
     assert feedback.warnings({"late": False, "result": None}, "none") == []
 

@@ -19,6 +19,7 @@ import dataclasses
 import re
 
 from .. import results
+from . import policy
 
 FEW = 3          # value lines shown before the rest go behind a <details>
 NOT_IMPLEMENTED = re.compile(r"not implemented: (?P<file>.+?), line (?P<line>\d+), in (?P<function>[^:]+): .*")
@@ -92,9 +93,8 @@ def warnings(shown, zone_words):
     """What the student must read first: lateness and its cost, then the grading's own notes and warnings."""
     out = []
     if shown["late"]:
-        cost = f"{shown['penalty']:.0%} off" if shown["penalty"] else "accepted in full"
-        out.append(f"Submitted {shown['days_late']} day{'s' if shown['days_late'] > 1 else ''} after the deadline "
-                   f"({zone_words}): {cost}.")
+        lateness = policy.late_words(shown["days_late"], 1 - shown["penalty"])
+        out.append(f"Submitted {lateness} (the deadline: {zone_words}).")
     out += shown.get("warnings") or []
     if shown["result"]:
         out += shown["result"].get("notes", [])

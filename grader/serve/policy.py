@@ -5,7 +5,10 @@
   late is one day.
 - **Late policy.** ``accept``: a late submission is graded and counts in full;
   ``penalty``: its score is multiplied by ``1 - days x penalty_per_day`` (never
-  below 0); ``refuse``: it is not accepted at all.
+  below 0); ``refuse``: it is not accepted at all. One already in (taken before
+  the policy changed, or the deadline moved) keeps the per-day penalty, so that
+  closing the door after a grace period under ``penalty`` takes back nothing,
+  and gives nothing: only ``accept`` counts late work in full.
 - **Limits.** Between two of a student's submissions they wait ``cooloff``
   seconds, and within any 24 hours they make at most ``daily_limit`` (when
   set). Submissions the service itself failed to grade count toward neither.
@@ -38,7 +41,7 @@ def days_late(submitted_at, deadline):
 
 def penalty_factor(late_policy, penalty_per_day, days):
     """What a score is multiplied by, ``days`` late under the policy."""
-    if days == 0 or late_policy != "penalty":
+    if days == 0 or late_policy == "accept":
         return 1.0
     return max(0.0, 1.0 - days * penalty_per_day)
 

@@ -85,6 +85,14 @@ def apply_settings(course, changes):
         setattr(course, name, value)
 
 
+def _penalty_words(course):
+    if course.late_policy == "penalty":
+        return f", {course.penalty_per_day:.0%} per day late"
+    if course.late_policy == "refuse" and course.penalty_per_day:
+        return f" (late work already in: {course.penalty_per_day:.0%} off per day late)"
+    return ""
+
+
 def describe(course, terminal=True):
     """The settings as lines; on a ``terminal`` times carry their UTC form too. The seed stays secret."""
     deadline = times.words(course.deadline, course.timezone, year=terminal)
@@ -92,8 +100,7 @@ def describe(course, terminal=True):
         deadline += f" ({course.deadline:%Y-%m-%d %H:%M:%S} UTC)"
     lines = [f"title: {course.title}", f"handout year: {course.year}", f"time zone: {course.timezone}",
              f"deadline: {deadline}",
-             f"late policy: {course.late_policy}" + (f", {course.penalty_per_day:.0%} per day late"
-                                                     if course.late_policy == "penalty" else ""),
+             f"late policy: {course.late_policy}" + _penalty_words(course),
              f"counts: {course.counts}", f"cool-off: {course.cooloff_seconds} s",
              f"daily limit: {course.daily_limit or 'none'}",
              f"largest archive: {times.megabytes(course.max_archive_bytes)}", f"lease: {course.lease_seconds} s",
