@@ -44,6 +44,16 @@ def test_init_makes_the_folder_private_and_every_file_in_it(tmp_path):
     assert os.umask(0o022) == 0o022       # the command's umask was its own
 
 
+@pytest.mark.parametrize("option, value", [("--timezone", "Mars/Olympus"), ("--deadline", "next tuesday")])
+def test_an_init_refused_for_a_setting_makes_nothing_and_a_second_try_succeeds(tmp_path, option, value):
+    folder = tmp_path / "course"
+    code, _, err = run("course", "init", folder, "--year", "2024", option, value)
+    assert code == 2 and err.startswith("grader: error: ") and len(err.splitlines()) == 1
+    assert not folder.exists()
+    grader("course", "init", folder, "--year", "2024")
+    assert sorted(os.listdir(folder)) == ["course.db", "course.json", "queue.db"]
+
+
 def test_serving_and_grading_a_submission_keep_every_file_private(tmp_path):
     from grader.serve.client import Client
 

@@ -116,16 +116,17 @@ def course_init(folder, year, timezone, deadline, title, seed, database, queue):
     from . import jobs, store, times
     from .models import Course
 
+    # The settings are checked before anything is made: a wrong zone or deadline leaves no half-made course.
+    course = store.new_course(year, title, seed)
+    settings.apply_settings(course, {"timezone": timezone or times.machine_zone(),
+                                     **({"deadline": deadline} if deadline else {})})
+    lines = settings.describe(course)
     location, db = _open(folder, database, queue, create=True)
     try:
         with db.session() as session:
             if session.get(Course, 1) is not None:
                 raise ServiceError(f"{folder} already holds a course: grader course set changes its settings")
-            course = store.new_course(year, title, seed)
-            settings.apply_settings(course, {"timezone": timezone or times.machine_zone(),
-                                             **({"deadline": deadline} if deadline else {})})
             session.add(course)
-            lines = settings.describe(course)
         location.save(folder)
         if store.sqlite_path(location.queue):      # made now, so that it is private from the start
             jobs.Queue(location.queue).close()
