@@ -4,6 +4,7 @@ service's packages, publishing the course's own tests' values, and the course's 
 import csv
 import io
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -88,6 +89,20 @@ def test_serve_and_worker_refuse_a_course_whose_files_others_can_read(tmp_path, 
     from grader.serve.store import Location, check_private
 
     check_private(Location.of_folder(folder), folder)
+
+
+def test_serve_on_a_port_in_use_says_so_in_one_line_and_never_that_it_serves(tmp_path):
+    folder = tmp_path / "course"
+    make_course(folder)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "grader", "serve", str(folder), "--port", str(port),
+                               "--workers", "0"], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == (f"grader: error: cannot serve at 127.0.0.1:{port}: Address already in use (another "
+                           "grader serve? --port chooses another)\n")
 
 
 # --- the roster ---------------------------------------------------------------------------------------------------

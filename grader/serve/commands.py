@@ -10,11 +10,13 @@ create readable by their user alone (umask 077), and ``serve`` and
 """
 
 import csv
+import errno
 import functools
 import os
 import pathlib
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -504,6 +506,7 @@ def serve_command(folder, host, port, workers, https_only, database, queue, no_t
     with db.session() as session:
         title = db.course(session).title
     db.close()
+    listening = _listening_socket(host, port)    # before saying "serving": a port in use is one line
     workers = _jobs_default() if workers is None else workers
     app = create_app(location, https_only=https_only)
     grading = _WorkerProcess(location, workers, ["--no-template"] if no_template else []) if workers else None
@@ -513,13 +516,27 @@ def serve_command(folder, host, port, workers, https_only, database, queue, no_t
     try:
         if grading:
             grading.start()
-        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run()
+        uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)).run(
+            sockets=[listening])
     except KeyboardInterrupt:   # uvicorn stops on SIGINT and SIGTERM, then raises the signal again
         pass
     finally:
         if grading:
             grading.stop()
     click.echo("stopped: jobs left waiting or unfinished are graded when the course is served again")
+
+
+def _listening_socket(host, port):
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listening = socket.socket(family, socket.SOCK_STREAM)
+        listening.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listening.bind((host, port))
+        listening.listen(2048)
+    except OSError as exc:
+        raise ServiceError(f"cannot serve at {host}:{port}: {exc.strerror or exc}"
+                           + (" (another grader serve? --port chooses another)" if exc.errno == errno.EADDRINUSE else ""))
+    return listening
 
 
 def _log_to_stderr():
