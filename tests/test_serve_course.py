@@ -127,6 +127,8 @@ def test_the_roster_appends_only_new_peoples_tokens_and_never_truncates_the_file
     assert (code, err) == (0, f"1 added, their tokens appended to {tokens}; 3 already on the roster kept their "
                               "tokens\n")
     assert tokens_in(tokens)[:4] == first and [row[0] for row in tokens_in(tokens)[4:]] == ["cid"]
+    code, out, err = run("course", "roster", folder, roster, "--tokens", tokens)
+    assert (code, err) == (0, f"nobody new: {tokens} is as it was; 3 already on the roster kept their tokens\n")
 
     from grader.serve.store import hash_token
 

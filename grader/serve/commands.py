@@ -229,7 +229,9 @@ def course_roster(folder, students_csv, instructors, tokens_csv, database, queue
     kept = len(entries) + len(instructors) - len(issued)
     kept_words = f"; {kept} already on the roster kept their tokens" if kept else ""
     if tokens:
-        click.echo(f"{len(issued)} added, their tokens appended to {tokens_csv}{kept_words}", err=True)
+        added = (f"{len(issued)} added, their tokens appended to {tokens_csv}" if issued
+                 else f"nobody new: {tokens_csv} is as it was")
+        click.echo(added + kept_words, err=True)
         return
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(["name", "token"])
