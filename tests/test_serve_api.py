@@ -253,6 +253,14 @@ def test_a_late_submission_under_each_policy(course):
     assert "late policy: refuse (late work already in: 10% off per day late)" in grader("course", "set", folder)
 
 
+def test_the_gradebook_lists_the_class_alphabetically_whatever_the_case_and_accents(tmp_path):
+    folder = tmp_path / "course"
+    tokens = make_course(folder, students=("zoe", "Célia Ó", "ann", "Bob", "Émile"))
+    with client_for(folder) as client:
+        rows = client.get("/api/gradebook", headers=bearer(tokens["prof"])).json()
+    assert [row["student"] for row in rows] == ["ann", "Bob", "Célia Ó", "Émile", "zoe"]
+
+
 def test_the_gradebook_counts_alice_bob_and_carol_submitted_by_three_students(course):
     folder, tokens, client = course
     for student, sample in (("ann", "alice"), ("bea", "bob"), ("cid", "carol")):

@@ -18,6 +18,7 @@ import io
 import json
 import re
 import statistics
+import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
@@ -146,8 +147,15 @@ def _ordinal(number):
 
 
 def students(session):
-    return session.scalars(select(Person).where(Person.role == STUDENT).order_by(Person.name).options(
+    """The class in alphabetical order: case and accents aside (a database orders bytes, or by its own collation)."""
+    found = session.scalars(select(Person).where(Person.role == STUDENT).options(
         selectinload(Person.submissions).selectinload(Submission.jobs))).all()
+    return sorted(found, key=lambda person: (alphabetical(person.name), person.name))
+
+
+def alphabetical(name):
+    """``Célia Ó`` as ``celia o``: what a reader's alphabetical order compares."""
+    return "".join(char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)).casefold()
 
 
 def published_problems(session):
