@@ -139,7 +139,7 @@ class Template:
             _end(process)
             with open(log_path, "rb") as log:
                 told = reply.get("error") or log.read()[-2000:].decode(errors="replace") or "it exited"
-            raise TemplateError(f"the template did not start: {told.strip().splitlines()[-1]}")
+            raise TemplateError(f"the template did not start: {(told.strip().splitlines() or ['it exited'])[-1]}")
         ours.settimeout(REPLY_TIMEOUT)
         self.process, self.control, self.vsz, self.gradings = process, ours, reply["vsz"], 0
 
@@ -168,7 +168,10 @@ class Template:
                 forked = self._spawn(config, env, channel)
             except (OSError, TemplateError, ValueError) as exc:
                 self._replace(f"it failed to fork a child ({exc})")
-                forked = self._spawn(config, env, channel)
+                try:
+                    forked = self._spawn(config, env, channel)
+                except ValueError as again:    # a garbled answer: what the caller falls back to exec on
+                    raise TemplateError(f"the new template's answer could not be read ({again})") from None
             self.gradings += bool(grading)
             return forked
 

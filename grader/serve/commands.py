@@ -566,6 +566,9 @@ class _WorkerProcess(threading.Thread):
     def _start(self):
         from ..kit import confine
 
+        confine.libc()   # loaded in this process: the child between fork and exec, with threads left behind, must not
+        #                  load a library (the loader's lock may be held by one of them)
+
         def prepare():
             # Its own session, so a terminal's Ctrl-C reaches only the server, which stops it gently;
             # it dies with this thread if the server is killed. It grades at a lower CPU priority than the

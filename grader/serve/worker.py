@@ -74,8 +74,9 @@ class Worker:
         changed = self.session.changed() if self.session is not None and self.session_key == key else None
         if self.session_key != key or changed:
             if changed:
-                log.warning("%s changed: grading with a new session, a new template and the reference read again",
-                            changed)
+                log.warning("%s changed: grading with a new session, a new template and the reference read again%s",
+                            changed, "; the grader's own modules this process imported stay as they were until the "
+                            "worker is restarted" if "the grader's own files" in changed else "")
             if self.session is not None:
                 self.session.close()
                 self.session = None
