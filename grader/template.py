@@ -25,15 +25,13 @@ import os
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 
 from . import isolation
+from .kit.template import MAX_MESSAGE, STATUS, memory_bytes
 
-STATUS = struct.Struct("<iq")   # as kit/template.py writes it: wait status, peak resident memory in KiB
-MAX_MESSAGE = 1 << 20
 REPLY_TIMEOUT = 30.0
 STOP_TIMEOUT = 5.0
 KILL_GRACE = 2.0
@@ -181,7 +179,7 @@ class Template:
             return f"it died ({f'signal {-code}' if code < 0 else f'exit code {code}'})"
         if grading and self.gradings >= self.limits.template_gradings:
             return f"it had forked {self.gradings} gradings"
-        resident = _resident_bytes(self.process.pid)
+        resident = memory_bytes("VmRSS", self.process.pid)
         if resident > self.limits.template_memory_bytes:
             return f"its memory grew to {resident // isolation.MiB} MiB"
         return None
@@ -231,14 +229,3 @@ def _end(process):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-
-
-def _resident_bytes(pid):
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0

@@ -64,7 +64,7 @@ def serve(config):
         os._exit(1)
     # What the template holds is never garbage: children's collections skip it, and leave its pages shared.
     gc.freeze()
-    vsz = _vm_bytes("VmSize")
+    vsz = memory_bytes("VmSize")
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (vsz + config["memory_bytes"], hard))   # it never grows far
     control.send(json.dumps({"ready": True, "vsz": vsz}).encode())
@@ -115,11 +115,15 @@ def warm():
         import_path(path, mode="importlib", root=suites, consider_namespace_packages=False)
 
 
-def _vm_bytes(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) * 1024
+def memory_bytes(field, pid="self"):
+    """A size from ``/proc/PID/status`` (``VmSize``, ``VmRSS``) in bytes; 0 when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     return 0
 
 
