@@ -129,6 +129,12 @@ def test_the_roster_appends_only_new_peoples_tokens_and_never_truncates_the_file
     assert tokens_in(tokens)[:4] == first and [row[0] for row in tokens_in(tokens)[4:]] == ["cid"]
     code, out, err = run("course", "roster", folder, roster, "--tokens", tokens)
     assert (code, err) == (0, f"nobody new: {tokens} is as it was; 3 already on the roster kept their tokens\n")
+    before = tokens_in(tokens)
+    code, out, err = run("course", "token", folder, "bea", "--tokens", tokens)
+    assert (code, out, err) == (0, "", f"bea's new token appended to {tokens}: the old one no longer signs in\n")
+    reissued = tokens_in(tokens)
+    assert reissued[:-1] == before and reissued[-1][0] == "bea"
+    assert run("course", "token", folder, "nobody", "--tokens", tokens)[0] == 2 and tokens_in(tokens) == reissued
 
     from grader.serve.store import hash_token
 

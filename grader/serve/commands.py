@@ -346,20 +346,35 @@ def _entry(row, columns):
 @course_group.command(name="token")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.argument("name")
+@click.option("--tokens", "tokens_csv", type=click.Path(dir_okay=False),
+              help="Append NAME's new name,token row to this CSV (the roster's --tokens file: a name's last row is "
+                   "its token), instead of printing it.")
 @database_option
 @queue_option
 @_course_command
-def course_token(folder, name, database, queue):
-    """Issue NAME a new token (their old one stops working) and print it."""
+def course_token(folder, name, tokens_csv, database, queue):
+    """Issue NAME a new token (their old one stops working) and print it, or append it to --tokens."""
     from . import store
 
+    tokens = _TokenFile(tokens_csv) if tokens_csv else None
+    if tokens:
+        tokens.check()
     _, db = _open(folder, database, queue)
     try:
         with db.session() as session:
             token = store.reissue_token(session, name)
+            if tokens:
+                tokens.append([(name, token)])      # before the commit, as the roster's
+    except BaseException:
+        if tokens:
+            tokens.undo()
+        raise
     finally:
         db.close()
-    click.echo(token)
+    if tokens:
+        click.echo(f"{name}'s new token appended to {tokens_csv}: the old one no longer signs in", err=True)
+    else:
+        click.echo(token)
 
 
 @course_group.command(name="extend")
