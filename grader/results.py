@@ -84,8 +84,8 @@ def current(path, fingerprint):
 
 QUESTIONS = {"forward": "Q1", "backward": "Q2", "topo_sort": "Q3", "compute_gradient": "Q4", "softmax_loss": "Q5",
              "nn_epoch": "Q6"}
-FRESH_INPUTS = ("Your instructor may grade with fresh inputs (grader run --seed N): every case is drawn anew, "
-                "so only code that computes its answers passes both.")
+FRESH_INPUTS = ("Your instructor may grade with fresh inputs: every case is drawn anew, so only code that computes "
+                "its answers passes both.")
 
 
 def render(result, verbose=False, student=False):

@@ -446,8 +446,8 @@ def test_check_tells_a_student_per_question_what_to_fix(run_grader):
     assert re.search(r"^  Q1 forward +9\.2 / 10   23/25 passed$", out, re.M)
     assert re.search(r"^  Q3 topo_sort +20 / 20   6/6 passed, tips 1/2$", out, re.M)
     assert "    TIP deep_chain: RecursionError" in out
-    assert out.rstrip().endswith("Your instructor may grade with fresh inputs (grader run --seed N): every case is "
-                                 "drawn anew, so only code that computes its answers passes both.")
+    assert out.rstrip().endswith("Your instructor may grade with fresh inputs: every case is drawn anew, so only "
+                                 "code that computes its answers passes both.")
 
 
 def test_a_failing_case_takes_at_most_two_lines_unless_verbose(run_grader):
