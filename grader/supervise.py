@@ -168,9 +168,9 @@ class Child:
             polled = self.pidfd is None or abort is not None
             ready, _, _ = select.select(watched, [], [], min(wait, 0.2) if polled else wait)
             exited = self.pidfd in ready if self.pidfd is not None else self.process.poll() is not None
-            # Output before frames: what the child flushed before sending a frame is counted before
-            # the frame moves the case's mark, whichever pipe select happened to list first.
-            for fd in sorted(ready, key=lambda fd: fd == self.channel):
+            # Frames before output: output the child wrote after a frame goes with that frame's case. Output
+            # written before a frame was already read: the child waits for that (harness.flush_output).
+            for fd in sorted(ready, key=lambda fd: fd != self.channel):
                 if fd == self.pidfd:
                     continue
                 data = os.read(fd, 1 << 20)

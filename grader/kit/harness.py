@@ -8,8 +8,12 @@ which values are gradients) is recorded; in a student run that metadata is
 ignored.
 """
 
+import fcntl
+import struct
 import sys
+import termios
 import threading
+import time
 import zlib
 
 import numpy as np
@@ -170,9 +174,27 @@ def numeric_gradient(function, inputs, index, step=1e-3):
     return gradient.reshape(point.shape)
 
 
-def flush_output():
+def flush_output(drained_within=0.1):
+    """Flush what was printed, and give the grader a moment to read it before the next frame is sent.
+
+    The output and the frames reach the grader by different pipes: output
+    still unread in its pipe when a frame arrives could be counted after that
+    frame, with the wrong case. A pipe's unread bytes (FIONREAD) fall to 0 once
+    the grader has read them; a submission printing without pause only delays
+    its own frames, by ``drained_within`` seconds at most.
+    """
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except Exception:
             pass
+    deadline = time.monotonic() + drained_within
+    for fd in (1, 2):
+        while time.monotonic() < deadline:
+            try:
+                unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0"))[0]
+            except OSError:    # not a pipe (the submission moved it): nothing to wait for
+                break
+            if not unread:
+                break
+            time.sleep(0.0002)
