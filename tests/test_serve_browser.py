@@ -149,6 +149,59 @@ return Array.from(document.querySelectorAll('body *')).filter(function (element)
 """   # what makes a page scroll sideways: an element out of the window that no box of its own clips
 
 
+SPLIT_WORDS = """
+var found = [];
+document.querySelectorAll(arguments[0]).forEach(function (cell) {
+  var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), node;
+  while ((node = walker.nextNode())) {
+    if (!node.parentElement.checkVisibility()) { continue; }      // in a closed <details>
+    var before = null;          // within one text node: a <wbr> ends one, so its wrap points are never counted
+    for (var i = 0; i < node.data.length; i++) {
+      var range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      var box = range.getClientRects()[0], character = node.data[i];
+      if (!box) { continue; }
+      if (before && /\\S/.test(character) && !/[\\s\\/._:-]/.test(before.character) && box.top > before.top + 4) {
+        found.push(node.data.slice(Math.max(0, i - 12), i) + "|" + node.data.slice(i, i + 12));
+      }
+      before = {character: character, top: box.top};
+    }
+  }
+});
+return found;
+"""   # where text wraps inside a word: two letters on different lines, the first not a slash, dot, colon or dash
+
+
+def split_words(browser, selector):
+    """The places where the text of the elements matched wraps inside a word, as ``before|after``."""
+    return browser.execute_script(SPLIT_WORDS, selector)
+
+
+CHART_TEXT = """
+return Array.from(document.querySelectorAll(arguments[0])).map(function (text) {
+  var box = text.getBoundingClientRect();
+  return [text.textContent, box.left, box.right, box.top, box.bottom];
+});
+"""
+
+
+def unreadable_labels(browser, selector):
+    """The chart's labels rendered under 11 px tall, or overlapping another, as the page is now."""
+    labels = browser.execute_script(CHART_TEXT, selector)
+    assert labels, selector
+    small = [f"{text}: {bottom - top:.1f} px" for text, _, _, top, bottom in labels if bottom - top < 11]
+    overlapping = [f"{a[0]} over {b[0]}" for index, a in enumerate(labels) for b in labels[index + 1:]
+                   if a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]]
+    return small + overlapping
+
+
+def inner_scroll(browser, selector):
+    """How far the element scrolls sideways inside its own box (0: all of it is in view)."""
+    return browser.execute_script("var box = document.querySelector(arguments[0]); "
+                                  "return box.scrollWidth - box.clientWidth", selector)
+
+
 def check_page(browser, url, state, load=True):
     """The page at ``url`` in this state: no serious axe violation, a title of its own and one heading, no console
     error, and no page-level sideways scroll at 1366 px nor at 390 px. Its main text."""
@@ -262,8 +315,16 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     assert total.text == "100 / 100"
     questions = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.feedback tr.question")]
     assert questions[0].startswith("Q1 forward 10 / 10") and questions[-1].startswith("Q6 nn_epoch 10 / 10")
+    extra = [re.search(r"extra checks: (\d+) of \1 passed$", row) for row in questions]     # in plain words
+    assert any(extra) and all(extra[index] for index, row in enumerate(questions) if "extra" in row), questions
     main = browser.find_element(By.TAG_NAME, "main").text
-    assert "sandbox" not in main and "TIP" not in main and "Read this first" not in main
+    assert "sandbox" not in main and "TIP" not in main and "Read this first" not in main and "tips" not in main
+    assert "Your instructor may regrade with a new one" in main
+    # on a phone no header nor question name wraps inside a word, and the table fits its box
+    set_width(browser, NARROW)
+    assert split_words(browser, "table.feedback th, table.feedback td") == []
+    assert inner_scroll(browser, "#feedback .scroll") == 0
+    set_width(browser, WIDE)
     assert re.search(r"Submitted (just now|\d+ min ago)", main), main       # recent: relative
     assert re.fullmatch(IN_WORDS, browser.find_element(By.CSS_SELECTOR, "main p time").get_attribute("title"))
     check_page(browser, page, "graded", load=False)
@@ -280,6 +341,7 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     browser.get(page)
     browser.find_element(By.CSS_SELECTOR, "#sandbox summary").click()
     assert "uid" in browser.find_element(By.ID, "sandbox").text
+    assert "may regrade" not in browser.find_element(By.TAG_NAME, "main").text     # said to the student only
     check_page(browser, page, "graded, for an instructor", load=False)
 
 
@@ -389,6 +451,11 @@ def test_refused_not_graded_starter_and_last_years_layout_each_say_what_happened
     which.find_element(By.TAG_NAME, "summary").click()
     assert which.find_element(By.TAG_NAME, "ul").text.splitlines() == [
         "summation[5x4-all]", "summation[5x4-axis1]", "summation[5x4-axes0]", "summation[3x4x5-axes02]"]
+    # its paths wrap on a phone at their slashes, never inside a word
+    set_width(browser, NARROW)
+    assert split_words(browser, "table.feedback") == [], split_words(browser, "table.feedback")
+    assert inner_scroll(browser, "#feedback .scroll") == 0
+    set_width(browser, WIDE)
     screenshot(browser, shots_dir(tmp_path) / "student-starter.png")
     screenshot(browser, shots_dir(tmp_path) / "student-starter-390.png", NARROW)
 
