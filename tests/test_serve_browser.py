@@ -497,6 +497,9 @@ def test_the_gradebook_fits_1366_and_390_px_and_sorts_from_the_keyboard(course, 
         "students' counted scores per score range: 0-10%: 1, 10-20%: 0, 20-30%: 0, 30-40%: 0, 40-50%: 0, 50-60%: 1, "
         "60-70%: 0, 70-80%: 0, 80-90%: 1, 90-100%: 1")
     assert "the last, none on time, 2 days late: 20% off" in text
+    set_width(browser, NARROW)             # the chart is drawn at the phone's width, its text not scaled down
+    assert unreadable_labels(browser, "figure svg text") == []
+    set_width(browser, WIDE)
 
     def column(index):
         return browser.execute_script("return Array.from(document.querySelectorAll('#gradebook tbody tr'))"
@@ -547,6 +550,12 @@ def test_the_gradebook_fits_1366_and_390_px_and_sorts_from_the_keyboard(course, 
     check_page(browser, server.url + "/instructor/students/lea", "graded late")
     text = check_page(browser, server.url + "/instructor/report", "graded")
     assert "4 graded, 0 could not be graded. Mean" in text
+    assert inner_scroll(browser, "main .scroll") == 0                     # the whole table at 1366 px
+    set_width(browser, NARROW)
+    assert unreadable_labels(browser, "svg.histogram text") == []
+    screenshot(browser, shots_dir(tmp_path) / "report-390.png", NARROW)
+    set_width(browser, WIDE)
+    screenshot(browser, shots_dir(tmp_path) / "report-1366.png")
 
 
 def test_a_regrade_is_confirmed_with_its_count_and_each_student_whose_score_changed_sees_why(course, browser,
