@@ -232,12 +232,26 @@ def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, 
     text = check_page(browser, server.url + "/me", "empty")
     assert "Nothing yet" in text
     # the deadline in the course's zone, in words; the kit to download, the real server and the exact commands
-    deadline = re.search(rf"Deadline: ({IN_WORDS})", text)
+    deadline = re.search(rf"Your deadline \(extended\): ({IN_WORDS})", text)     # ann's, later than the course's
     assert deadline, text
     from selenium.webdriver.common.by import By
 
     browser.find_element(By.CSS_SELECTOR, "#terminal summary").click()
     commands = browser.find_element(By.CSS_SELECTOR, "#terminal pre").text
+    # each command one line, its comment on the line above it; on a phone the box scrolls, no line wraps
+    assert commands.splitlines() == [
+        "# install the kit", f"pip install {student_kit.wheel_name()}", "# what passes, and what to fix",
+        "needle-check ~/hw1", "# hand it in, and wait for the grade",
+        f"needle-check submit ~/hw1 --server {server.url} --token YOUR_TOKEN --wait"]
+    set_width(browser, NARROW)
+    lines = browser.execute_script("return new Set(Array.from(document.querySelector('#terminal pre code')"
+                                   ".getClientRects()).map(function (box) { return Math.round(box.top); })).size")
+    assert lines == 6
+    assert inner_scroll(browser, "#terminal pre") > 0 and sideways_scroll(browser) == 0
+    assert browser.find_element(By.CSS_SELECTOR, "#terminal pre").get_attribute("tabindex") == "0"   # the keyboard scrolls it
+    assert serious_violations(browser) == []
+    screenshot(browser, shots_dir(tmp_path) / "student-terminal-390.png", NARROW)
+    set_width(browser, WIDE)
     assert f"needle-check submit ~/hw1 --server {server.url} --token YOUR_TOKEN --wait" in commands
     assert f"pip install {student_kit.wheel_name()}" in commands
     assert browser.find_element(By.ID, "kit").get_attribute("href") == f"{server.url}/kit/{student_kit.wheel_name()}"
