@@ -627,3 +627,40 @@ def test_a_regrade_is_confirmed_with_its_count_and_each_student_whose_score_chan
     assert history[1].endswith(f": 53.33 → 50 ({note})")
     screenshot(browser, shots_dir(tmp_path) / "student-regraded.png")
     assert "(regraded)" in check_page(browser, server.url + "/me", "regraded")
+
+
+FAILING_FRAGMENTS = """
+var realFetch = window.fetch, replies = window.fragmentReplies = [];
+window.fetch = function (url, options) {
+  if (String(url).endsWith("/feedback")) {
+    if (replies.length === 0) {
+      replies.push(503);
+      return Promise.resolve(new Response("<h1>Service unavailable</h1>", {status: 503}));
+    }
+    if (replies.length === 1) {      // as after the session expired: the sign-in page, through a redirect
+      replies.push("signed out");
+      return realFetch(url, {credentials: "omit"});
+    }
+    replies.push(200);
+  }
+  return realFetch(url, options);
+};
+"""   # the feedback fetched once graded: first a 503, then the sign-in page, then the feedback
+
+
+def test_feedback_that_fails_to_load_is_fetched_again_never_shown_in_its_place(course, browser):
+    from selenium.webdriver.common.by import By
+
+    from grader.serve.client import Client
+
+    server, tokens, folder = course["server"], course["tokens"], course["folder"]
+    sent = Client(server.url, tokens["cid"]).submit("hw1.zip", zipped("alice"))["id"]     # the course is 2022's now
+    sign_in(browser, server, tokens["cid"])
+    browser.get(f"{server.url}/submissions/{sent}")
+    assert browser.find_element(By.ID, "status").text.startswith("queued")
+    browser.execute_script(FAILING_FRAGMENTS)
+    assert len(grade_queued(folder)) == 1
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#feedback #total"), 60, what="the feedback")
+    assert browser.execute_script("return window.fragmentReplies") == [503, "signed out", 200]
+    assert browser.find_elements(By.CSS_SELECTOR, "#feedback h1, #feedback form, #feedback #token") == []
+    assert browser.find_element(By.ID, "status").text == "graded: 100 / 100"
