@@ -202,7 +202,8 @@ mark { background: #ffe08a; }
 .failed { color: #a00; } .tip { color: #066; }
 details { margin: 0.3em 0; }
 .pair { display: flex; gap: 1em; } .pair > div { flex: 1; min-width: 0; }
-svg { max-width: 100%; height: auto; }
+svg:not(.histogram) { max-width: 100%; height: auto; }
+svg.histogram { max-width: 40rem; }
 svg text { font-size: 11px; fill: #222; }
 """
 
@@ -231,21 +232,30 @@ def _bar_chart(rows, width=640, label_width=300):
     return "".join(parts)
 
 
-def histogram(counts, width=640, height=180, top=18, what="students"):
-    """The score distribution as vertical bars (inline SVG), each with its count above it."""
+def histogram(counts, height=180, top=18, what="students"):
+    """The score distribution as vertical bars (inline SVG), each with its count above it, the axis marked 0% to 100%.
+
+    Its width is its container's, in percent, and it is never scaled: its text stays as large on a phone as on
+    a desktop (a chart drawn at one width and scaled down shrank its labels to 5 px on a phone).
+    """
     tallest = max(counts) or 1
-    step = width / len(counts)
+    step = 100 / len(counts)
     ranges = [f"{index * 100 // len(counts)}-{(index + 1) * 100 // len(counts)}%" for index in range(len(counts))]
     label = f"{what} per score range: " + ", ".join(f"{where}: {count}" for where, count in zip(ranges, counts))
-    parts = [_svg(width, top + height + 20, label)]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="histogram" width="100%" height="{top + height + 20}" '
+             f'role="img" aria-label="{_e(label)}">',
+             f'<line x1="0" x2="100%" y1="{top + height + 0.5}" y2="{top + height + 0.5}" stroke="#57606a"></line>']
     for index, count in enumerate(counts):
         bar = height * count / tallest
         x = index * step
-        parts.append(f'<rect x="{x + 2:.1f}" y="{top + height - bar:.1f}" width="{step - 4:.1f}" height="{bar:.1f}" '
-                     f'fill="#36a"></rect><text x="{x + step / 2:.1f}" y="{top + height + 14}" text-anchor="middle">'
-                     f'{ranges[index]}</text>'
-                     f'<text x="{x + step / 2:.1f}" y="{top + height - bar - 4:.1f}" text-anchor="middle">'
+        parts.append(f'<rect x="{x + 0.4:.1f}%" y="{top + height - bar:.1f}" width="{step - 0.8:.1f}%" '
+                     f'height="{bar:.1f}" fill="#36a"></rect>'
+                     f'<text x="{x + step / 2:.1f}%" y="{top + height - bar - 4:.1f}" text-anchor="middle">'
                      f'{count}</text>')
+    for index in range(0, len(counts) + 1, 2):      # 0%, 20%, ... 100%: each label has room on a phone
+        anchor = "start" if index == 0 else "end" if index == len(counts) else "middle"
+        parts.append(f'<text x="{index * step:.1f}%" y="{top + height + 15}" text-anchor="{anchor}">'
+                     f'{index * 100 // len(counts)}%</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -149,6 +149,59 @@ return Array.from(document.querySelectorAll('body *')).filter(function (element)
 """   # what makes a page scroll sideways: an element out of the window that no box of its own clips
 
 
+SPLIT_WORDS = """
+var found = [];
+document.querySelectorAll(arguments[0]).forEach(function (cell) {
+  var walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT), node;
+  while ((node = walker.nextNode())) {
+    if (!node.parentElement.checkVisibility()) { continue; }      // in a closed <details>
+    var before = null;          // within one text node: a <wbr> ends one, so its wrap points are never counted
+    for (var i = 0; i < node.data.length; i++) {
+      var range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      var box = range.getClientRects()[0], character = node.data[i];
+      if (!box) { continue; }
+      if (before && /\\S/.test(character) && !/[\\s\\/._:-]/.test(before.character) && box.top > before.top + 4) {
+        found.push(node.data.slice(Math.max(0, i - 12), i) + "|" + node.data.slice(i, i + 12));
+      }
+      before = {character: character, top: box.top};
+    }
+  }
+});
+return found;
+"""   # where text wraps inside a word: two letters on different lines, the first not a slash, dot, colon or dash
+
+
+def split_words(browser, selector):
+    """The places where the text of the elements matched wraps inside a word, as ``before|after``."""
+    return browser.execute_script(SPLIT_WORDS, selector)
+
+
+CHART_TEXT = """
+return Array.from(document.querySelectorAll(arguments[0])).map(function (text) {
+  var box = text.getBoundingClientRect();
+  return [text.textContent, box.left, box.right, box.top, box.bottom];
+});
+"""
+
+
+def unreadable_labels(browser, selector):
+    """The chart's labels rendered under 11 px tall, or overlapping another, as the page is now."""
+    labels = browser.execute_script(CHART_TEXT, selector)
+    assert labels, selector
+    small = [f"{text}: {bottom - top:.1f} px" for text, _, _, top, bottom in labels if bottom - top < 11]
+    overlapping = [f"{a[0]} over {b[0]}" for index, a in enumerate(labels) for b in labels[index + 1:]
+                   if a[1] < b[2] and b[1] < a[2] and a[3] < b[4] and b[3] < a[4]]
+    return small + overlapping
+
+
+def inner_scroll(browser, selector):
+    """How far the element scrolls sideways inside its own box (0: all of it is in view)."""
+    return browser.execute_script("var box = document.querySelector(arguments[0]); "
+                                  "return box.scrollWidth - box.clientWidth", selector)
+
+
 def check_page(browser, url, state, load=True):
     """The page at ``url`` in this state: no serious axe violation, a title of its own and one heading, no console
     error, and no page-level sideways scroll at 1366 px nor at 390 px. Its main text."""
@@ -179,12 +232,26 @@ def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, 
     text = check_page(browser, server.url + "/me", "empty")
     assert "Nothing yet" in text
     # the deadline in the course's zone, in words; the kit to download, the real server and the exact commands
-    deadline = re.search(rf"Deadline: ({IN_WORDS})", text)
+    deadline = re.search(rf"Your deadline \(extended\): ({IN_WORDS})", text)     # ann's, later than the course's
     assert deadline, text
     from selenium.webdriver.common.by import By
 
     browser.find_element(By.CSS_SELECTOR, "#terminal summary").click()
     commands = browser.find_element(By.CSS_SELECTOR, "#terminal pre").text
+    # each command one line, its comment on the line above it; on a phone the box scrolls, no line wraps
+    assert commands.splitlines() == [
+        "# install the kit", f"pip install {student_kit.wheel_name()}", "# what passes, and what to fix",
+        "needle-check ~/hw1", "# hand it in, and wait for the grade",
+        f"needle-check submit ~/hw1 --server {server.url} --token YOUR_TOKEN --wait"]
+    set_width(browser, NARROW)
+    lines = browser.execute_script("return new Set(Array.from(document.querySelector('#terminal pre code')"
+                                   ".getClientRects()).map(function (box) { return Math.round(box.top); })).size")
+    assert lines == 6
+    assert inner_scroll(browser, "#terminal pre") > 0 and sideways_scroll(browser) == 0
+    assert browser.find_element(By.CSS_SELECTOR, "#terminal pre").get_attribute("tabindex") == "0"   # the keyboard scrolls it
+    assert serious_violations(browser) == []
+    screenshot(browser, shots_dir(tmp_path) / "student-terminal-390.png", NARROW)
+    set_width(browser, WIDE)
     assert f"needle-check submit ~/hw1 --server {server.url} --token YOUR_TOKEN --wait" in commands
     assert f"pip install {student_kit.wheel_name()}" in commands
     assert browser.find_element(By.ID, "kit").get_attribute("href") == f"{server.url}/kit/{student_kit.wheel_name()}"
@@ -262,8 +329,16 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     assert total.text == "100 / 100"
     questions = [row.text for row in browser.find_elements(By.CSS_SELECTOR, "table.feedback tr.question")]
     assert questions[0].startswith("Q1 forward 10 / 10") and questions[-1].startswith("Q6 nn_epoch 10 / 10")
+    extra = [re.search(r"extra checks: (\d+) of \1 passed$", row) for row in questions]     # in plain words
+    assert any(extra) and all(extra[index] for index, row in enumerate(questions) if "extra" in row), questions
     main = browser.find_element(By.TAG_NAME, "main").text
-    assert "sandbox" not in main and "TIP" not in main and "Read this first" not in main
+    assert "sandbox" not in main and "TIP" not in main and "Read this first" not in main and "tips" not in main
+    assert "Your instructor may regrade with a new one" in main
+    # on a phone no header nor question name wraps inside a word, and the table fits its box
+    set_width(browser, NARROW)
+    assert split_words(browser, "table.feedback th, table.feedback td") == []
+    assert inner_scroll(browser, "#feedback .scroll") == 0
+    set_width(browser, WIDE)
     assert re.search(r"Submitted (just now|\d+ min ago)", main), main       # recent: relative
     assert re.fullmatch(IN_WORDS, browser.find_element(By.CSS_SELECTOR, "main p time").get_attribute("title"))
     check_page(browser, page, "graded", load=False)
@@ -280,6 +355,7 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     browser.get(page)
     browser.find_element(By.CSS_SELECTOR, "#sandbox summary").click()
     assert "uid" in browser.find_element(By.ID, "sandbox").text
+    assert "may regrade" not in browser.find_element(By.TAG_NAME, "main").text     # said to the student only
     check_page(browser, page, "graded, for an instructor", load=False)
 
 
@@ -389,6 +465,11 @@ def test_refused_not_graded_starter_and_last_years_layout_each_say_what_happened
     which.find_element(By.TAG_NAME, "summary").click()
     assert which.find_element(By.TAG_NAME, "ul").text.splitlines() == [
         "summation[5x4-all]", "summation[5x4-axis1]", "summation[5x4-axes0]", "summation[3x4x5-axes02]"]
+    # its paths wrap on a phone at their slashes, never inside a word
+    set_width(browser, NARROW)
+    assert split_words(browser, "table.feedback") == [], split_words(browser, "table.feedback")
+    assert inner_scroll(browser, "#feedback .scroll") == 0
+    set_width(browser, WIDE)
     screenshot(browser, shots_dir(tmp_path) / "student-starter.png")
     screenshot(browser, shots_dir(tmp_path) / "student-starter-390.png", NARROW)
 
@@ -430,6 +511,9 @@ def test_the_gradebook_fits_1366_and_390_px_and_sorts_from_the_keyboard(course, 
         "students' counted scores per score range: 0-10%: 1, 10-20%: 0, 20-30%: 0, 30-40%: 0, 40-50%: 0, 50-60%: 1, "
         "60-70%: 0, 70-80%: 0, 80-90%: 1, 90-100%: 1")
     assert "the last, none on time, 2 days late: 20% off" in text
+    set_width(browser, NARROW)             # the chart is drawn at the phone's width, its text not scaled down
+    assert unreadable_labels(browser, "figure svg text") == []
+    set_width(browser, WIDE)
 
     def column(index):
         return browser.execute_script("return Array.from(document.querySelectorAll('#gradebook tbody tr'))"
@@ -480,6 +564,12 @@ def test_the_gradebook_fits_1366_and_390_px_and_sorts_from_the_keyboard(course, 
     check_page(browser, server.url + "/instructor/students/lea", "graded late")
     text = check_page(browser, server.url + "/instructor/report", "graded")
     assert "4 graded, 0 could not be graded. Mean" in text
+    assert inner_scroll(browser, "main .scroll") == 0                     # the whole table at 1366 px
+    set_width(browser, NARROW)
+    assert unreadable_labels(browser, "svg.histogram text") == []
+    screenshot(browser, shots_dir(tmp_path) / "report-390.png", NARROW)
+    set_width(browser, WIDE)
+    screenshot(browser, shots_dir(tmp_path) / "report-1366.png")
 
 
 def test_a_regrade_is_confirmed_with_its_count_and_each_student_whose_score_changed_sees_why(course, browser,
@@ -537,3 +627,40 @@ def test_a_regrade_is_confirmed_with_its_count_and_each_student_whose_score_chan
     assert history[1].endswith(f": 53.33 → 50 ({note})")
     screenshot(browser, shots_dir(tmp_path) / "student-regraded.png")
     assert "(regraded)" in check_page(browser, server.url + "/me", "regraded")
+
+
+FAILING_FRAGMENTS = """
+var realFetch = window.fetch, replies = window.fragmentReplies = [];
+window.fetch = function (url, options) {
+  if (String(url).endsWith("/feedback")) {
+    if (replies.length === 0) {
+      replies.push(503);
+      return Promise.resolve(new Response("<h1>Service unavailable</h1>", {status: 503}));
+    }
+    if (replies.length === 1) {      // as after the session expired: the sign-in page, through a redirect
+      replies.push("signed out");
+      return realFetch(url, {credentials: "omit"});
+    }
+    replies.push(200);
+  }
+  return realFetch(url, options);
+};
+"""   # the feedback fetched once graded: first a 503, then the sign-in page, then the feedback
+
+
+def test_feedback_that_fails_to_load_is_fetched_again_never_shown_in_its_place(course, browser):
+    from selenium.webdriver.common.by import By
+
+    from grader.serve.client import Client
+
+    server, tokens, folder = course["server"], course["tokens"], course["folder"]
+    sent = Client(server.url, tokens["cid"]).submit("hw1.zip", zipped("alice"))["id"]     # the course is 2022's now
+    sign_in(browser, server, tokens["cid"])
+    browser.get(f"{server.url}/submissions/{sent}")
+    assert browser.find_element(By.ID, "status").text.startswith("queued")
+    browser.execute_script(FAILING_FRAGMENTS)
+    assert len(grade_queued(folder)) == 1
+    wait_for(lambda: browser.find_elements(By.CSS_SELECTOR, "#feedback #total"), 60, what="the feedback")
+    assert browser.execute_script("return window.fragmentReplies") == [503, "signed out", 200]
+    assert browser.find_elements(By.CSS_SELECTOR, "#feedback h1, #feedback form, #feedback #token") == []
+    assert browser.find_element(By.ID, "status").text == "graded: 100 / 100"

@@ -152,3 +152,51 @@ def test_warnings_come_first_lateness_then_what_the_grading_noted():
 def test_the_kit_a_course_serves_never_holds_the_values_of_its_own_seed():
     assert course_kit.public_seed(8_214_395_005_187) == 0       # a secret seed: the published one, 0
     assert course_kit.public_seed(0) == 1                       # a course that grades with 0 itself
+
+
+def test_long_paths_and_identifiers_may_wrap_only_at_slashes_underscores_and_the_dot_before_a_name():
+    from grader.serve.pages import breakable
+
+    assert breakable("not implemented (Summation.compute, python/needle/ops/ops_mathematic.py:97)") == (
+        "not implemented (Summation.compute, python/<wbr>needle/<wbr>ops/<wbr>ops_<wbr>mathematic<wbr>.py:97)")
+    # short words and numbers never wrap inside; the text is escaped first
+    assert breakable("largest absolute error 0.0020789234 <at> nn_epoch") == (
+        "largest absolute error 0.0020789234 &lt;at&gt; nn_epoch")
+
+
+def _page_of(client, token):
+    from test_serve_errors import sign_in
+
+    client.cookies.clear()
+    sign_in(client, token)
+    return client.get("/me").text
+
+
+def test_after_the_deadline_a_course_that_refuses_late_work_shows_no_upload_form_but_an_extension_does(tmp_path):
+    from service import bearer, client_for, make_course, zipped
+
+    folder = tmp_path / "course"
+    tokens = make_course(folder, year="2022", timezone="America/New_York", late_policy="refuse",
+                         cooloff_seconds=600)
+    deadline = datetime.datetime.now(UTC).replace(microsecond=0) - datetime.timedelta(days=1)
+    grader("course", "set", folder, "--deadline", deadline.isoformat())
+    later = datetime.datetime.now(UTC).replace(microsecond=0) + datetime.timedelta(days=1)
+    grader("course", "extend", folder, "bea", "--until", later.isoformat())
+    closed = ("<strong>Submissions are closed.</strong> The deadline passed at "
+              f'<time datetime="{times.iso(deadline)}">{times.words(deadline, "America/New_York")}</time>, and this '
+              "course accepts no late submissions.")
+    with client_for(folder, follow_redirects=False) as client:
+        page = _page_of(client, tokens["ann"])
+        assert closed in page
+        assert 'id="upload"' not in page and "You may submit again" not in page and "needle-check submit" not in page
+        # the page says what the server does: any upload of ann's is refused
+        refused = client.post("/api/submissions", headers=bearer(tokens["ann"]), files={"archive": ("a.zip",
+                                                                                               zipped("alice"))})
+        assert refused.status_code == 403 and "accepts no late submissions" in refused.json()["error"]
+
+        # bea's extension runs: the form, with her own deadline; a wait between uploads never closes it
+        assert client.post("/api/submissions", headers=bearer(tokens["bea"]),
+                           files={"archive": ("a.zip", zipped("alice"))}).status_code == 202
+        page = _page_of(client, tokens["bea"])
+        assert "Submissions are closed" not in page and 'id="upload"' in page and "You may submit again in" in page
+        assert f'Your deadline (extended): <time datetime="{times.iso(later)}">' in page

@@ -10,13 +10,14 @@ are rendered from a read-only transaction: nothing here writes.
 """
 
 import pathlib
+import re
 import secrets
 from typing import Annotated
 
 import jinja2
 from fastapi import Depends, Request
 from fastapi.templating import Jinja2Templates
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from .. import scores
 from . import times
@@ -38,10 +39,22 @@ def when(context, moment, relative=True):
     return Markup('<time datetime="{}">{}</time>').format(times.iso(moment), words)
 
 
+# A word this long may not fit a phone's line: it may wrap after a slash or an underscore, or before a dot that
+# leads a name (".py", ".compute"), never inside a number. Shorter words never wrap inside.
+LONG_WORD = re.compile(r"\S{20,}")
+WRAP_POINT = re.compile(r"(?<=[/_])(?=[^/_])|(?=\.[A-Za-z_])")
+
+
+def breakable(text):
+    """``text`` escaped, with ``<wbr>`` where its long paths and identifiers may wrap (no entity holds / _ or .)."""
+    return Markup(LONG_WORD.sub(lambda found: WRAP_POINT.sub("<wbr>", found.group()), str(escape(text))))
+
+
 def templates():
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True)
     environment.filters["points"] = scores.shown
     environment.filters["when"] = when
+    environment.filters["breakable"] = breakable
     environment.filters["ago"] = lambda moment: times.ago(moment) if moment else None
     environment.filters["megabytes"] = times.megabytes
     return Jinja2Templates(env=environment)

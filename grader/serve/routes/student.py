@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
 from .. import course_kit, feedback, gradebook, policy, times, uploads
-from ..access import Refused, rules
+from ..access import Refused, check_rules, rules
 from ..dependencies import CourseOf, PageUpload, Reader, RecordId, SignedIn, check_csrf, visible_submission
 from ..models import INSTRUCTOR, now
 from ..pages import PageOf
@@ -23,9 +23,22 @@ def my_page(page, session, course, person, refusal=None, status=200, headers=Non
     values = gradebook.values_submitted(session, person, gradebook.published_problems(session))
     kit = {"name": course_kit.file_name(), "url": f"/kit/{course_kit.file_name()}", "year": course.year,
            "server": str(page.request.base_url).rstrip("/")}
-    context = {"submissions": mine, "rules": rules(course, person, now()), "values": values, "refusal": refusal,
-               "kit": kit}
+    moment = now()
+    context = {"submissions": mine, "rules": rules(course, person, moment), "values": values, "refusal": refusal,
+               "kit": kit, "closed": closed(course, person, moment),
+               "extended": bool(person.extension_until and (course.deadline is None
+                                                            or person.extension_until > course.deadline))}
     return page.render("student.html", context, status=status, headers=headers)
+
+
+def closed(course, person, moment):
+    """Whether any upload now would be refused for the deadline: the server's own rule (``check_rules``), asked
+    with no earlier submissions, so that only the deadline, never a wait, can refuse."""
+    try:
+        check_rules(course, person, moment, [])
+    except Refused:
+        return True
+    return False
 
 
 @router.get("/me")

@@ -143,7 +143,9 @@ function watchSubmission(status) {
       }
       if (unfinished(s.status)) { return true; }
       var feedback = document.getElementById("feedback");
+      // an error page or the sign-in page (an expired session) is never put in the box: it fails, and is tried again
       return fetch(feedback.getAttribute("data-fragment"), {credentials: "same-origin"}).then(function (reply) {
+        if (!reply.ok || reply.redirected) { throw new Error(reply.url + ": " + reply.status); }
         return reply.text();
       }).then(function (html) {
         feedback.innerHTML = html;
