@@ -2,6 +2,8 @@
 
 The client names its caller by ``user_key`` (the person's token) in the
 query, not by a header or a cookie, and reads ``{"error": ...}`` on a 4xx.
+Each test case of a submission is answered once (``kept``): a new try is a
+new submission, which the course's limits govern.
 """
 
 import json
@@ -75,6 +77,7 @@ def submit(request: Request, session: Reader, user_key: str = "", problem: str =
 @router.post("/submit_test")
 def submit_test(request: Request, body: Body, session: Reader, submission_id: RecordIdQuery, test_case_index: int,
                 user_key: str = ""):
+    """The verdict on one value of a submission; each index is answered once (``kept``)."""
     person = caller(request, session, user_key)
     record = session.get(MugradeSubmission, submission_id)
     if record is None or record.person_id != person.id:
@@ -83,15 +86,38 @@ def submit_test(request: Request, body: Body, session: Reader, submission_id: Re
     if not 0 <= test_case_index < len(values):
         raise Refused(400, f"test case index {test_case_index} is out of range: {record.problem} has "
                            f"{len(values)} published values, indexed from 0")
+    earlier = answered(session, record.id, test_case_index)
+    if earlier is not None:      # no comparison, no write: a repeated answer is refused before either
+        return kept(earlier, record, body)
     correct = mugrade.matches(mugrade.arrays(values[test_case_index]), decoded(body))
     with request.app.state.database.session() as writing:
-        verdict = writing.scalars(select(MugradeVerdict).where(
-            MugradeVerdict.submission_id == record.id, MugradeVerdict.test_index == test_case_index)).first()
-        if verdict is None:
-            verdict = MugradeVerdict(submission_id=record.id, test_index=test_case_index)
-            writing.add(verdict)
-        verdict.correct, verdict.value, verdict.answered_at = correct, mugrade.stored(body), now()
+        writing.get(MugradeSubmission, record.id, with_for_update=True)    # one answer to a submission at a time
+        earlier = answered(writing, record.id, test_case_index)
+        if earlier is not None:
+            return kept(earlier, record, body)
+        writing.add(MugradeVerdict(submission_id=record.id, test_index=test_case_index, correct=correct,
+                                   value=mugrade.stored(body), answered_at=now()))
     return {"correct": correct}
+
+
+def answered(session, submission_id, index):
+    return session.scalars(select(MugradeVerdict).where(MugradeVerdict.submission_id == submission_id,
+                                                        MugradeVerdict.test_index == index)).first()
+
+
+def kept(verdict, record, body):
+    """The first answer to an index stands: the same value sent again gets the same verdict, any other a 409.
+
+    The course's client sends each index once; answering a changed value again would make the server an oracle
+    that no cool-off, daily limit or deadline governs. The same value again (a retry after a lost reply) learns
+    nothing new, so it is answered as it was.
+    """
+    text = mugrade.stored(body)
+    if text == verdict.value and len(text) <= mugrade.MAX_STORED_VALUE:
+        return {"correct": verdict.correct}
+    raise Refused(409, f"test case {verdict.test_index} of submission {record.id} ({record.problem}) was already "
+                       "answered, and each is answered once: to try again, run the problem's test again, which "
+                       "starts a new submission (the course's limits apply)")
 
 
 @router.post("/publish")
