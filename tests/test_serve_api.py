@@ -164,8 +164,7 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
                            headers={"Content-Type": "application/json"}, content=chunks())
         assert "content-length" not in reply.request.headers
         assert (reply.status_code, reply.json()) == (413, {
-            "error": "the upload is too large: this course accepts archives of up to 1 KB (1000 bytes); put only "
-                     "python/ and apps/ in it (grader submit sends only those)"})
+            "error": "the value sent is too large to be an answer: this server takes values of up to 1 KB"})
     assert stored_submissions(folder) == 0
 
 

@@ -287,7 +287,7 @@ def test_a_page_upload_larger_than_the_cap_is_refused_before_its_body_is_read(tm
                           files={"archive": ("big.zip", b"PK\x03\x04" * 200_000)})
     assert page.status_code == 413 and STUDENT_PAGE in page.text
     assert message_of(page) == ("the upload is 0.8 MB: this course accepts archives of up to 98 KB (100000 bytes); "
-                                "put only python/ and apps/ in it (grader submit sends only those)")
+                                "put only python/ and apps/ in it (needle-check submit sends only those)")
     assert signin.status_code == 413 and "<h1>Upload too large</h1>" in signin.text
     assert api.status_code == 413 and api.json()["error"] == message_of(page)
     assert jobs_of(folder) == []

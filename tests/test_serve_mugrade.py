@@ -237,6 +237,9 @@ def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(cou
     assert (status, reply["error"]) == (401, "unknown user_key: use the token your instructor gave you")
     status, reply = raw(server, "submit", f"user_key={tokens['ann']}&assignment=hw2&problem=forward", None)
     assert (status, reply["error"]) == (404, "this server grades hw1, not 'hw2'")
+    status, reply = raw(server, "submit", f"user_key={tokens['ann']}&assignment=hw1", None)
+    assert (status, reply["error"]) == (400, "the request names no problem: send problem=NAME, the test's name "
+                                             "without submit_ (forward for submit_forward)")
     with socket.create_connection(("127.0.0.1", server.port)) as connection:   # answered before it is sent
         connection.sendall(f"POST /mugrade/submit_test?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: "
                            "application/json\r\nContent-Length: 50000000\r\n\r\n[1.0".encode())
@@ -248,7 +251,8 @@ def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(cou
             reply += data
         head, _, body = reply.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 413 ")
-    assert json.loads(body)["error"].startswith("the upload is 47.7 MB: this course accepts archives of up to 5 MB ")
+    assert json.loads(body) == {"error": "the value sent is 47.7 MB, too large to be an answer: this server takes "
+                                         "values of up to 5 MB"}
 
 
 def test_each_value_of_a_submission_is_answered_once_and_a_new_try_is_a_new_submission(course):

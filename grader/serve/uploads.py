@@ -71,7 +71,7 @@ def too_large(cap, size=None):
     """The refusal of an upload beyond the course's cap of ``cap`` bytes (``size``: the upload's, when known)."""
     what = f"the upload is {megabytes(size)}" if size else "the upload is too large"
     return Refused(413, f"{what}: this course accepts archives of up to {megabytes(cap)} ({cap} bytes); "
-                        "put only python/ and apps/ in it (grader submit sends only those)")
+                        "put only python/ and apps/ in it (needle-check submit sends only those)")
 
 
 def read_archive(name, data):

@@ -16,6 +16,7 @@ from .. import mugrade
 from ..access import Refused, check_rules, person_asking
 from ..dependencies import Reader, RecordIdQuery
 from ..models import INSTRUCTOR, MugradeProblem, MugradeSubmission, MugradeVerdict, Person, now
+from ..times import megabytes
 
 router = APIRouter(prefix="/mugrade")
 
@@ -46,6 +47,12 @@ def published(session, assignment, problem):
                                                         MugradeProblem.problem == problem)).first()
 
 
+def too_large(cap, size=None):
+    """The refusal of a body beyond the service's cap (``app._BodyLimit``): here it holds a value, not an archive."""
+    what = f"the value sent is {megabytes(size)}, too large" if size else "the value sent is too large"
+    return Refused(413, f"{what} to be an answer: this server takes values of up to {megabytes(cap)}")
+
+
 def decoded(body):
     try:
         return mugrade.decode(body)
@@ -56,9 +63,12 @@ def decoded(body):
 @router.post("/submit")
 def submit(request: Request, session: Reader, user_key: str = "", problem: str = "", assignment: str = ""):
     assignment = assignment_of(assignment)
+    if not problem:
+        raise Refused(400, "the request names no problem: send problem=NAME, the test's name without submit_ "
+                           "(forward for submit_forward)")
     person = caller(request, session, user_key)     # read first: a wrong key never waits for the write lock
     if published(session, assignment, problem) is None:
-        raise Refused(404, f"{problem or 'that problem'} is not published yet: your instructor publishes "
+        raise Refused(404, f"{problem} is not published yet: your instructor publishes "
                            "its reference values before it can be checked")
     database = request.app.state.database
     with database.session() as writing:
