@@ -177,7 +177,8 @@ def test_the_cool_off_answers_429_with_when_to_retry_and_instructors_have_no_lim
         assert again.status_code == 429
         wait = int(again.headers["Retry-After"])
         assert 598 <= wait <= 600
-        assert again.json()["error"].startswith(f"too many submissions: you may submit again in {wait} s, at ")
+        assert again.json()["error"].startswith(f"the course asks for 10 min between submissions: you may submit "
+                                                f"again in {wait} s, at ")
         assert upload(client, tokens["bea"], zipped("alice")).status_code == 202   # limits are per student
         for _ in range(2):
             assert upload(client, tokens["prof"], zipped("alice")).status_code == 202
@@ -190,7 +191,10 @@ def test_the_daily_limit_counts_24_hours_and_a_failure_of_the_service_uses_up_no
     folder = tmp_path / "course"
     tokens = make_course(folder, daily_limit=2)
     with client_for(folder) as client:
-        assert [upload(client, tokens["ann"], zipped("alice")).status_code for _ in range(3)] == [202, 202, 429]
+        replies = [upload(client, tokens["ann"], zipped("alice")) for _ in range(3)]
+        assert [reply.status_code for reply in replies] == [202, 202, 429]
+        assert replies[2].json()["error"].startswith("you have made the 2 submissions a day the course allows: you "
+                                                     "may submit again in ")
         db = database(folder)
         with db.session() as session:   # the service gave up on the first: it no longer counts
             job = session.get(Job, 1)

@@ -245,8 +245,10 @@ def _deadline_passed(folder):
     ("an empty archive", "2022", {}, _empty_zip(), 0, 400, "hw1.zip: no python/needle/ or apps/simple_ml.py found"),
     ("too large", "2022", {"max_archive_bytes": 2000}, None, 0, 413,
      "this course accepts archives of up to 2 KB (2000 bytes)"),
-    ("cool-off", "2022", {"cooloff_seconds": 600}, None, 1, 429, "too many submissions: you may submit again in "),
-    ("daily limit", "2022", {"daily_limit": 1}, None, 1, 429, "too many submissions: you may submit again in "),
+    ("cool-off", "2022", {"cooloff_seconds": 90}, None, 1, 429,
+     "the course asks for 90 s between submissions: you may submit again in "),
+    ("daily limit", "2022", {"daily_limit": 1, "cooloff_seconds": 600}, None, 1, 429,   # the longer wait is named
+     "you have made the 1 submission a day the course allows: you may submit again in "),
     ("past the deadline", "2022", {}, None, 0, 403, "this course accepts no late submissions"),
     ("another year's layout", "2024", {}, None, 0, 422,
      "hw1.zip has the 2022 handout's layout (python/needle/ops.py), but this course grades the 2024 handout"),

@@ -294,4 +294,5 @@ def test_the_cool_off_applies_to_each_problem_on_its_own(course):
     finally:
         grader("course", "set", folder, "--cooloff-seconds", 0)
     assert first[0] == 200 and other[0] == 200
-    assert again[0] == 429 and again[1]["error"].startswith("too many submissions of one: you may submit again in ")
+    assert again[0] == 429 and again[1]["error"].startswith(
+        "the course asks for 10 min between submissions of one: you may submit again in ")

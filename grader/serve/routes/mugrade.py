@@ -77,7 +77,7 @@ def submit(request: Request, session: Reader, user_key: str = "", problem: str =
         earlier = writing.scalars(select(MugradeSubmission.submitted_at).where(
             MugradeSubmission.person_id == person.id, MugradeSubmission.assignment == assignment,
             MugradeSubmission.problem == problem)).all()
-        check_rules(database.course(writing), person, moment, earlier, what=f"submissions of {problem}")
+        check_rules(database.course(writing), person, moment, earlier, of=f" of {problem}")
         record = MugradeSubmission(person=person, assignment=assignment, problem=problem, submitted_at=moment)
         writing.add(record)
         writing.flush()
