@@ -168,6 +168,23 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
     assert stored_submissions(folder) == 0
 
 
+def test_an_archive_named_beyond_ascii_downloads_under_its_own_name_and_an_ascii_one(tmp_path):
+    """A header is Latin-1 on the wire: such a name made the download a 500."""
+    folder = tmp_path / "course"
+    tokens = make_course(folder, students=("Łukasz", "王小明"))
+    data = zipped("alice")
+    with client_for(folder) as client:
+        first = upload(client, tokens["王小明"], data, name="数据.zip").json()["id"]
+        second = upload(client, tokens["Łukasz"], data, name="hw1.zip").json()["id"]
+        mine = client.get(f"/submissions/{first}/archive", headers=bearer(tokens["王小明"]))
+        seen = client.get(f"/submissions/{second}/archive", headers=bearer(tokens["prof"]))
+    assert (mine.status_code, mine.content, mine.headers["content-disposition"]) == (
+        200, data, "attachment; filename=\"___-1-__.zip\"; "
+                   "filename*=UTF-8''%E7%8E%8B%E5%B0%8F%E6%98%8E-1-%E6%95%B0%E6%8D%AE.zip")
+    assert (seen.status_code, seen.headers["content-disposition"]) == (
+        200, "attachment; filename=\"_ukasz-2-hw1.zip\"; filename*=UTF-8''%C5%81ukasz-2-hw1.zip")
+
+
 def test_the_cool_off_answers_429_with_when_to_retry_and_instructors_have_no_limit(tmp_path):
     folder = tmp_path / "course"
     tokens = make_course(folder, cooloff_seconds=600)

@@ -77,7 +77,7 @@ def archive(submission_id: RecordId, person: SignedIn, session: Reader):
     record = visible_submission(session, person, submission_id)
     name = uploads.safe_name(f"{record.person.name}-{record.id}-{uploads.safe_name(record.archive_name)}")
     return Response(record.archive, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": uploads.attachment(name)})
 
 
 @router.get("/kit/{name}")
@@ -87,4 +87,4 @@ def kit(name: str, person: SignedIn, course: CourseOf):
         raise Refused(404, f"the course's kit is {course_kit.file_name()}")
     file_name, data = course_kit.wheel(course.year, course.seed)
     return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+                    headers={"Content-Disposition": uploads.attachment(file_name)})
