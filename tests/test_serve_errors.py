@@ -303,6 +303,54 @@ def test_the_student_page_tells_the_archive_cap_and_carries_it_for_the_browsers_
     assert 'id="upload" data-max-bytes="5242880"' in page
 
 
+def test_the_kit_builds_holding_no_read_slot(tmp_path, monkeypatch):
+    """A class clicking the kit's link at once held every read slot while the kit built under its lock."""
+    from grader import student_kit
+    from grader.serve import course_kit, dependencies
+
+    folder = tmp_path / "course"
+    tokens = make_course(folder)
+    monkeypatch.setattr(dependencies, "READ_SLOTS", 1)
+    monkeypatch.setattr(course_kit, "_built", {})
+    building, go_on = threading.Event(), threading.Event()
+    build = student_kit.build_for
+
+    def slow_build(*args):
+        building.set()
+        go_on.wait(30)
+        return build(*args)
+
+    monkeypatch.setattr(student_kit, "build_for", slow_build)
+    with client_for(folder, follow_redirects=False) as client:
+        kit = concurrent.futures.ThreadPoolExecutor(1).submit(
+            client.get, f"/kit/{student_kit.wheel_name()}", headers=bearer(tokens["ann"]))
+        try:
+            assert building.wait(30)
+            other = finished_within(10, lambda: client.get("/api/submissions", headers=bearer(tokens["bea"])))
+        finally:      # the kit's request ends before the app does, whatever happened
+            go_on.set()
+            reply = kit.result(60)
+    assert other.status_code == 200
+    assert reply.status_code == 200 and reply.content.startswith(b"PK\x03\x04")
+
+
+def test_a_kit_this_server_cannot_build_is_a_503_saying_why(course, monkeypatch):
+    from grader import student_kit
+    from grader.serve import course_kit
+
+    folder, tokens, client = course
+
+    def no_space(folder, *args):
+        raise OSError(28, "No space left on device", f"{folder}/dist")
+
+    monkeypatch.setattr(course_kit, "_built", {})
+    monkeypatch.setattr(student_kit, "build_for", no_space)
+    reply = client.get(f"/kit/{student_kit.wheel_name()}", headers=bearer(tokens["ann"]))
+    assert reply.status_code == 503
+    assert message_of(reply) == ("the student kit cannot be built on this server: [Errno 28] No space left on device: "
+                                 "'(a path on the grading machine)'")
+
+
 def test_an_unreachable_database_is_a_503_whose_details_stay_in_the_log(course, caplog):
     from grader.serve import ServiceError
 
