@@ -17,8 +17,8 @@ pytest.importorskip("fastapi", reason="the course service's packages are not ins
 
 
 from grader import results  # noqa: E402
-from service import (SAMPLES, bearer, client_for, database, grade_queued, grader, jobs_of, make_course,  # noqa: E402
-                     upload, zipped)
+from service import (SAMPLES, bearer, client_for, database, free_port, grade_queued, grader, jobs_of,  # noqa: E402
+                     make_course, upload, zipped)
 
 
 
@@ -328,6 +328,32 @@ def test_grader_course_regrade_queues_the_counted_submissions(course):
     grade_queued(folder)
     assert grader("course", "regrade", folder).strip() == "1 counted submissions queued for regrading"
     assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
+
+
+def test_a_regrade_with_the_queue_down_is_stored_and_the_reaper_sends_it_later(course):
+    """The jobs are committed before they are sent: the instructor was told 503 though the regrade was queued."""
+    from grader.serve import gradebook, jobs
+
+    folder, tokens, client = course
+    upload(client, tokens["ann"], zipped("alice"))
+    grade_queued(folder)
+    db = database(folder)
+
+    def to_regrade():
+        with db.reading() as session:
+            return gradebook.to_regrade(session, db.course(session))
+
+    assert to_regrade() == 1
+    up, client.app.state.queue = client.app.state.queue, jobs.Queue(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        reply = client.post("/api/regrade", headers=bearer(tokens["prof"]))
+    finally:
+        client.app.state.queue.close()
+        client.app.state.queue = up
+    assert (reply.status_code, reply.json()) == (202, {"queued": 1})
+    assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
+    assert to_regrade() == 0                    # what the confirmation page counts is what was queued
+    db.close()
 
 
 def test_a_regrade_keeps_the_earlier_result_and_tells_the_student_what_changed_and_why(course):
