@@ -17,8 +17,8 @@ pytest.importorskip("fastapi", reason="the course service's packages are not ins
 
 
 from grader import results  # noqa: E402
-from service import (SAMPLES, bearer, client_for, database, grade_queued, grader, jobs_of, make_course,  # noqa: E402
-                     upload, zipped)
+from service import (SAMPLES, bearer, client_for, database, free_port, grade_queued, grader, jobs_of,  # noqa: E402
+                     make_course, upload, zipped)
 
 
 
@@ -164,9 +164,25 @@ def test_a_missing_field_and_an_archive_too_big_are_refused(course):
                            headers={"Content-Type": "application/json"}, content=chunks())
         assert "content-length" not in reply.request.headers
         assert (reply.status_code, reply.json()) == (413, {
-            "error": "the upload is too large: this course accepts archives of up to 1 KB (1000 bytes); put only "
-                     "python/ and apps/ in it (grader submit sends only those)"})
+            "error": "the value sent is too large to be an answer: this server takes values of up to 1 KB"})
     assert stored_submissions(folder) == 0
+
+
+def test_an_archive_named_beyond_ascii_downloads_under_its_own_name_and_an_ascii_one(tmp_path):
+    """A header is Latin-1 on the wire: such a name made the download a 500."""
+    folder = tmp_path / "course"
+    tokens = make_course(folder, students=("Łukasz", "王小明"))
+    data = zipped("alice")
+    with client_for(folder) as client:
+        first = upload(client, tokens["王小明"], data, name="数据.zip").json()["id"]
+        second = upload(client, tokens["Łukasz"], data, name="hw1.zip").json()["id"]
+        mine = client.get(f"/submissions/{first}/archive", headers=bearer(tokens["王小明"]))
+        seen = client.get(f"/submissions/{second}/archive", headers=bearer(tokens["prof"]))
+    assert (mine.status_code, mine.content, mine.headers["content-disposition"]) == (
+        200, data, "attachment; filename=\"___-1-__.zip\"; "
+                   "filename*=UTF-8''%E7%8E%8B%E5%B0%8F%E6%98%8E-1-%E6%95%B0%E6%8D%AE.zip")
+    assert (seen.status_code, seen.headers["content-disposition"]) == (
+        200, "attachment; filename=\"_ukasz-2-hw1.zip\"; filename*=UTF-8''%C5%81ukasz-2-hw1.zip")
 
 
 def test_the_cool_off_answers_429_with_when_to_retry_and_instructors_have_no_limit(tmp_path):
@@ -178,7 +194,8 @@ def test_the_cool_off_answers_429_with_when_to_retry_and_instructors_have_no_lim
         assert again.status_code == 429
         wait = int(again.headers["Retry-After"])
         assert 598 <= wait <= 600
-        assert again.json()["error"].startswith(f"too many submissions: you may submit again in {wait} s, at ")
+        assert again.json()["error"].startswith(f"the course asks for 10 min between submissions: you may submit "
+                                                f"again in {wait} s, at ")
         assert upload(client, tokens["bea"], zipped("alice")).status_code == 202   # limits are per student
         for _ in range(2):
             assert upload(client, tokens["prof"], zipped("alice")).status_code == 202
@@ -191,7 +208,10 @@ def test_the_daily_limit_counts_24_hours_and_a_failure_of_the_service_uses_up_no
     folder = tmp_path / "course"
     tokens = make_course(folder, daily_limit=2)
     with client_for(folder) as client:
-        assert [upload(client, tokens["ann"], zipped("alice")).status_code for _ in range(3)] == [202, 202, 429]
+        replies = [upload(client, tokens["ann"], zipped("alice")) for _ in range(3)]
+        assert [reply.status_code for reply in replies] == [202, 202, 429]
+        assert replies[2].json()["error"].startswith("you have made the 2 submissions a day the course allows: you "
+                                                     "may submit again in ")
         db = database(folder)
         with db.session() as session:   # the service gave up on the first: it no longer counts
             job = session.get(Job, 1)
@@ -325,6 +345,32 @@ def test_grader_course_regrade_queues_the_counted_submissions(course):
     grade_queued(folder)
     assert grader("course", "regrade", folder).strip() == "1 counted submissions queued for regrading"
     assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
+
+
+def test_a_regrade_with_the_queue_down_is_stored_and_the_reaper_sends_it_later(course):
+    """The jobs are committed before they are sent: the instructor was told 503 though the regrade was queued."""
+    from grader.serve import gradebook, jobs
+
+    folder, tokens, client = course
+    upload(client, tokens["ann"], zipped("alice"))
+    grade_queued(folder)
+    db = database(folder)
+
+    def to_regrade():
+        with db.reading() as session:
+            return gradebook.to_regrade(session, db.course(session))
+
+    assert to_regrade() == 1
+    up, client.app.state.queue = client.app.state.queue, jobs.Queue(f"redis://127.0.0.1:{free_port()}/0")
+    try:
+        reply = client.post("/api/regrade", headers=bearer(tokens["prof"]))
+    finally:
+        client.app.state.queue.close()
+        client.app.state.queue = up
+    assert (reply.status_code, reply.json()) == (202, {"queued": 1})
+    assert [(submission, state) for submission, state, _, _ in jobs_of(folder)] == [(1, "done"), (1, "queued")]
+    assert to_regrade() == 0                    # what the confirmation page counts is what was queued
+    db.close()
 
 
 def test_a_regrade_keeps_the_earlier_result_and_tells_the_student_what_changed_and_why(course):

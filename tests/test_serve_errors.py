@@ -245,8 +245,10 @@ def _deadline_passed(folder):
     ("an empty archive", "2022", {}, _empty_zip(), 0, 400, "hw1.zip: no python/needle/ or apps/simple_ml.py found"),
     ("too large", "2022", {"max_archive_bytes": 2000}, None, 0, 413,
      "this course accepts archives of up to 2 KB (2000 bytes)"),
-    ("cool-off", "2022", {"cooloff_seconds": 600}, None, 1, 429, "too many submissions: you may submit again in "),
-    ("daily limit", "2022", {"daily_limit": 1}, None, 1, 429, "too many submissions: you may submit again in "),
+    ("cool-off", "2022", {"cooloff_seconds": 90}, None, 1, 429,
+     "the course asks for 90 s between submissions: you may submit again in "),
+    ("daily limit", "2022", {"daily_limit": 1, "cooloff_seconds": 600}, None, 1, 429,   # the longer wait is named
+     "you have made the 1 submission a day the course allows: you may submit again in "),
     ("past the deadline", "2022", {}, None, 0, 403, "this course accepts no late submissions"),
     ("another year's layout", "2024", {}, None, 0, 422,
      "hw1.zip has the 2022 handout's layout (python/needle/ops.py), but this course grades the 2024 handout"),
@@ -287,7 +289,7 @@ def test_a_page_upload_larger_than_the_cap_is_refused_before_its_body_is_read(tm
                           files={"archive": ("big.zip", b"PK\x03\x04" * 200_000)})
     assert page.status_code == 413 and STUDENT_PAGE in page.text
     assert message_of(page) == ("the upload is 0.8 MB: this course accepts archives of up to 98 KB (100000 bytes); "
-                                "put only python/ and apps/ in it (grader submit sends only those)")
+                                "put only python/ and apps/ in it (needle-check submit sends only those)")
     assert signin.status_code == 413 and "<h1>Upload too large</h1>" in signin.text
     assert api.status_code == 413 and api.json()["error"] == message_of(page)
     assert jobs_of(folder) == []
@@ -299,6 +301,54 @@ def test_the_student_page_tells_the_archive_cap_and_carries_it_for_the_browsers_
     page = client.get("/me").text
     assert "(at most 5 MB; the grader reads only" in page
     assert 'id="upload" data-max-bytes="5242880"' in page
+
+
+def test_the_kit_builds_holding_no_read_slot(tmp_path, monkeypatch):
+    """A class clicking the kit's link at once held every read slot while the kit built under its lock."""
+    from grader import student_kit
+    from grader.serve import course_kit, dependencies
+
+    folder = tmp_path / "course"
+    tokens = make_course(folder)
+    monkeypatch.setattr(dependencies, "READ_SLOTS", 1)
+    monkeypatch.setattr(course_kit, "_built", {})
+    building, go_on = threading.Event(), threading.Event()
+    build = student_kit.build_for
+
+    def slow_build(*args):
+        building.set()
+        go_on.wait(30)
+        return build(*args)
+
+    monkeypatch.setattr(student_kit, "build_for", slow_build)
+    with client_for(folder, follow_redirects=False) as client:
+        kit = concurrent.futures.ThreadPoolExecutor(1).submit(
+            client.get, f"/kit/{student_kit.wheel_name()}", headers=bearer(tokens["ann"]))
+        try:
+            assert building.wait(30)
+            other = finished_within(10, lambda: client.get("/api/submissions", headers=bearer(tokens["bea"])))
+        finally:      # the kit's request ends before the app does, whatever happened
+            go_on.set()
+            reply = kit.result(60)
+    assert other.status_code == 200
+    assert reply.status_code == 200 and reply.content.startswith(b"PK\x03\x04")
+
+
+def test_a_kit_this_server_cannot_build_is_a_503_saying_why(course, monkeypatch):
+    from grader import student_kit
+    from grader.serve import course_kit
+
+    folder, tokens, client = course
+
+    def no_space(folder, *args):
+        raise OSError(28, "No space left on device", f"{folder}/dist")
+
+    monkeypatch.setattr(course_kit, "_built", {})
+    monkeypatch.setattr(student_kit, "build_for", no_space)
+    reply = client.get(f"/kit/{student_kit.wheel_name()}", headers=bearer(tokens["ann"]))
+    assert reply.status_code == 503
+    assert message_of(reply) == ("the student kit cannot be built on this server: [Errno 28] No space left on device: "
+                                 "'(a path on the grading machine)'")
 
 
 def test_an_unreachable_database_is_a_503_whose_details_stay_in_the_log(course, caplog):

@@ -203,9 +203,10 @@ def test_grader_course_mugrade_publish_gives_the_values_a_notebook_publishes(cou
 
 def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(course):
     root, folder, tokens, server = course
+    array = b'{"_encoded_type": "np.ndarray", "data": [1.0, 2.0]}'
     assert raw(server, "publish", f"user_key={tokens['prof']}&assignment=hw1&problem=probe",
-               b'[1.0, {"_encoded_type": "np.ndarray", "data": [1.0, 2.0]}]') == (
-        200, {"published": "probe", "assignment": "hw1", "values": 2})
+               b"[1.0, 1.0, " + array + b", " + array + b"]") == (
+        200, {"published": "probe", "assignment": "hw1", "values": 4})
     status, reply = raw(server, "submit", f"user_key={tokens['ann']}&assignment=hw1&problem=probe", None)
     assert status == 200
     mine = reply["submission_id"]
@@ -217,15 +218,13 @@ def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(cou
         status, reply = raw(server, "submit_test", query, body)
         assert status == 400 and message in reply["error"], reply
     status, reply = raw(server, "submit_test", query.replace("index=0", "index=7"), b"1.0")
-    assert (status, reply["error"]) == (400, "test case index 7 is out of range: probe has 2 published values, "
+    assert (status, reply["error"]) == (400, "test case index 7 is out of range: probe has 4 published values, "
                                              "indexed from 0")
     assert raw(server, "submit_test", query, b"1.000001") == (200, {"correct": True})      # allclose
-    assert raw(server, "submit_test", query, b'"1.0"') == (200, {"correct": False})
-    second = query.replace("index=0", "index=1")
-    assert raw(server, "submit_test", second, b'{"_encoded_type": "np.ndarray", "data": [1.0, 2.0]}') == (
-        200, {"correct": True})
-    assert raw(server, "submit_test", second, b'{"_encoded_type": "np.ndarray", "data": [[1.0, 2.0]]}') == (
-        200, {"correct": False})                                                          # the shape differs
+    assert raw(server, "submit_test", query.replace("index=0", "index=1"), b'"1.0"') == (200, {"correct": False})
+    assert raw(server, "submit_test", query.replace("index=0", "index=2"), array) == (200, {"correct": True})
+    assert raw(server, "submit_test", query.replace("index=0", "index=3"),
+               b'{"_encoded_type": "np.ndarray", "data": [[1.0, 2.0]]}') == (200, {"correct": False})  # the shape
     status, reply = raw(server, "submit_test", query.replace(f"submission_id={mine}", "submission_id=9999"), b"1.0")
     assert (status, reply["error"]) == (404, "no submission 9999 of yours")
     status, reply = raw(server, "submit_test", query.replace("index=0", "index=x"), b"1.0")
@@ -238,6 +237,9 @@ def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(cou
     assert (status, reply["error"]) == (401, "unknown user_key: use the token your instructor gave you")
     status, reply = raw(server, "submit", f"user_key={tokens['ann']}&assignment=hw2&problem=forward", None)
     assert (status, reply["error"]) == (404, "this server grades hw1, not 'hw2'")
+    status, reply = raw(server, "submit", f"user_key={tokens['ann']}&assignment=hw1", None)
+    assert (status, reply["error"]) == (400, "the request names no problem: send problem=NAME, the test's name "
+                                             "without submit_ (forward for submit_forward)")
     with socket.create_connection(("127.0.0.1", server.port)) as connection:   # answered before it is sent
         connection.sendall(f"POST /mugrade/submit_test?{query} HTTP/1.1\r\nHost: x\r\nContent-Type: "
                            "application/json\r\nContent-Length: 50000000\r\n\r\n[1.0".encode())
@@ -249,7 +251,35 @@ def test_bad_requests_get_a_4xx_with_a_message_and_keys_reach_only_their_own(cou
             reply += data
         head, _, body = reply.decode().partition("\r\n\r\n")
     assert head.startswith("HTTP/1.1 413 ")
-    assert json.loads(body)["error"].startswith("the upload is 47.7 MB: this course accepts archives of up to 5 MB ")
+    assert json.loads(body) == {"error": "the value sent is 47.7 MB, too large to be an answer: this server takes "
+                                         "values of up to 5 MB"}
+
+
+def test_each_value_of_a_submission_is_answered_once_and_a_new_try_is_a_new_submission(course):
+    """Answering an index again would be a free oracle, beyond the cool-off, the daily limit and the deadline."""
+    root, folder, tokens, server = course
+    raw(server, "publish", f"user_key={tokens['prof']}&assignment=hw1&problem=once", b"[1.0, 2.0]")
+    first = raw(server, "submit", f"user_key={tokens['bea']}&assignment=hw1&problem=once", None)[1]["submission_id"]
+    query = f"user_key={tokens['bea']}&submission_id={first}&test_case_index="
+    assert raw(server, "submit_test", query + "0", b"0.5") == (200, {"correct": False})
+    assert raw(server, "submit_test", query + "0", b"1.0") == (409, {"error": (
+        f"test case 0 of submission {first} (once) was already answered, and each is answered once: to try again, "
+        "run the problem's test again, which starts a new submission (the course's limits apply)")})
+    assert raw(server, "submit_test", query + "0", b"0.5") == (200, {"correct": False})   # a retry: as it was
+    assert raw(server, "submit_test", query + "1", b"2.0") == (200, {"correct": True})
+    assert raw(server, "submit_test", query + "1", b"2.5")[0] == 409
+
+    again = raw(server, "submit", f"user_key={tokens['bea']}&assignment=hw1&problem=once", None)[1]["submission_id"]
+    assert raw(server, "submit_test", f"user_key={tokens['bea']}&submission_id={again}&test_case_index=0",
+               b"1.0") == (200, {"correct": True})
+    from grader.serve.models import MugradeSubmission
+
+    db = database(folder)
+    with db.reading() as session:
+        kept = [(verdict.test_index, verdict.correct, verdict.value)
+                for verdict in session.get(MugradeSubmission, first).verdicts]
+    db.close()
+    assert kept == [(0, False, "0.5"), (1, True, "2.0")]
 
 
 def test_the_cool_off_applies_to_each_problem_on_its_own(course):
@@ -264,4 +294,5 @@ def test_the_cool_off_applies_to_each_problem_on_its_own(course):
     finally:
         grader("course", "set", folder, "--cooloff-seconds", 0)
     assert first[0] == 200 and other[0] == 200
-    assert again[0] == 429 and again[1]["error"].startswith("too many submissions of one: you may submit again in ")
+    assert again[0] == 429 and again[1]["error"].startswith(
+        "the course asks for 10 min between submissions of one: you may submit again in ")

@@ -124,7 +124,7 @@ def test_a_student_is_told_why_each_upload_is_refused_and_the_browser_stops_one_
     browser.get(server.url + "/me")
     upload(browser, good)
     wait_for(lambda: browser.current_url == server.url + "/submit" and message(browser), 20, what="the cool-off")
-    assert message(browser).startswith("too many submissions: you may submit again in ")
+    assert message(browser).startswith("the course asks for 10 min between submissions: you may submit again in ")
     assert len(submissions(server, tokens)) == 1
 
     browser.get(server.url + "/no/such/page")

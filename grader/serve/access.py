@@ -45,10 +45,11 @@ def person_asking(request, session, token):
     return person
 
 
-def check_rules(course, person, moment, earlier, what="submissions"):
+def check_rules(course, person, moment, earlier, of=""):
     """Refuse a student's submission made at ``moment`` that the deadline or the limits forbid.
 
-    ``earlier`` holds the times of their earlier submissions of the same kind that count toward the limits.
+    ``earlier`` holds the times of their earlier submissions of the same kind that count toward the limits
+    (``of``: which kind, in words, as " of forward"); a refusal names the limit that makes them wait.
     """
     if person.role != STUDENT:
         return
@@ -60,9 +61,20 @@ def check_rules(course, person, moment, earlier, what="submissions"):
     if wait > 0:
         seconds = math.ceil(wait)
         at = moment + datetime.timedelta(seconds=seconds)
-        raise Refused(429, f"too many {what}: you may submit again in {seconds} s, at "
-                           f"{times.words(at, course.timezone)}",
+        raise Refused(429, f"{limit_reached(course, moment, earlier, wait, of)}: you may submit again in {seconds} s, "
+                           f"at {times.words(at, course.timezone)}",
                       {"Retry-After": str(seconds)})
+
+
+def limit_reached(course, moment, earlier, wait, of=""):
+    """The limit that makes a student wait ``wait`` seconds, in words: the daily limit when its wait is that long,
+    else the cool-off."""
+    if policy.wait_seconds(moment, earlier, 0, course.daily_limit) >= wait:
+        count = course.daily_limit
+        return f"you have made the {count} submission{'s' if count != 1 else ''}{of} a day the course allows"
+    cooloff = course.cooloff_seconds
+    span = f"{cooloff // 60} min" if cooloff % 60 == 0 else f"{cooloff} s"
+    return f"the course asks for {span} between submissions{of}"
 
 
 def rules(course, person, moment):

@@ -35,7 +35,7 @@ from .access import Refused
 from .dependencies import FORM_OVERHEAD
 from .routes import api, instructor, mugrade, signin, student
 from .throttle import Throttle
-from .uploads import too_large
+from .uploads import too_large as archive_too_large
 
 log = logging.getLogger("needle-grader.web")
 
@@ -212,7 +212,8 @@ class _BodyLimit:
     ``Refused`` (413) where the route reads it, so the refusal has the route's
     shape: the API's ``{"error"}``, the error page, or the student's page
     with its message (``routes.student``). The message quotes the course's
-    cap, the figure a student can act on.
+    cap, the figure a student can act on, in the route's words: an archive's,
+    or a value's for the notebooks' protocol (``routes.mugrade.too_large``).
     """
 
     def __init__(self, app):
@@ -222,6 +223,7 @@ class _BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         cap = scope["app"].state.max_archive_bytes
+        too_large = mugrade.too_large if scope["path"].startswith("/mugrade/") else archive_too_large
         limit = cap + FORM_OVERHEAD
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         declared = int(declared) if declared.isdigit() else None

@@ -36,7 +36,7 @@ def wheel(year, course_seed):
                     path = pathlib.Path(student_kit.build_for(folder, *key))
                     _built[key] = (path.name, path.read_bytes())
             except (reference.ReferenceError, isolation.SandboxError, OSError) as exc:
-                raise ServiceError(f"the student kit cannot be built here: {exc}") from None
+                raise ServiceError(f"the student kit cannot be built on this server: {exc}") from None
         return _built[key]
 
 

@@ -50,11 +50,17 @@ async def read_slot(request: Request):
     took a connection and then waited for a thread, until the pool ran dry and
     they all timed out together.
     """
-    slots = getattr(request.app.state, "read_slots", None)
-    if slots is None:
-        slots = request.app.state.read_slots = anyio.Semaphore(READ_SLOTS)
-    async with slots:
+    async with read_slots(request.app):
         yield
+
+
+def read_slots(app):
+    """The app's ``READ_SLOTS``, made in its event loop on first use; a route that must let go of its slot before
+    it is done (``routes.student.kit``) takes one with ``async with``."""
+    slots = getattr(app.state, "read_slots", None)
+    if slots is None:
+        slots = app.state.read_slots = anyio.Semaphore(READ_SLOTS)
+    return slots
 
 
 def reading(request: Request, slot: Annotated[None, Depends(read_slot, scope="function")]):

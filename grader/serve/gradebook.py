@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .. import report, scores
-from . import jobs, policy, times
+from . import ServiceError, jobs, policy, times
 from .models import DONE, FAILED, QUEUED, RUNNING, STUDENT, Job, MugradeProblem, MugradeSubmission, Person, Submission
 
 STATUS = {QUEUED: "queued", RUNNING: "running", DONE: "graded", FAILED: "could not grade"}
@@ -317,37 +317,44 @@ def queue_lists(session):
 
 
 def regrade_counted(session, course, note=None):
-    """A regrade job for every student's counted submission, unless one is already waiting or running.
+    """A regrade job for every submission ``awaiting_regrade`` names.
 
     Each job keeps the note (else why the course needed the regrade), and the course no longer needs one.
     """
     note = (note or "").strip() or course.regrade_needed
     added = []
-    for row in rows(session, course):
-        if row["counted"] is None:
-            continue
-        record = session.get(Submission, row["counted"])
-        if newest(record).state not in (QUEUED, RUNNING):
-            job = jobs.add(session, record, "regrade")
-            job.note = note
-            added.append(job)
+    for record in awaiting_regrade(session, course):
+        job = jobs.add(session, record, "regrade")
+        job.note = note
+        added.append(job)
     course.regrade_needed = None
     return added
 
 
 def regrade(database, queue, note=None):
-    """Queue a regrade of every counted submission (``regrade_counted``); how many were queued."""
+    """Queue a regrade of every counted submission (``regrade_counted``); how many were queued.
+
+    The jobs are committed before they are sent: with the queue down they stay queued, and the reaper sends
+    them once it is back.
+    """
     with database.session() as session:
         added = regrade_counted(session, database.course(session), note)
         session.flush()
         pending = [(job.id, job.priority) for job in added]
-    for job_id, priority in pending:
-        queue.send(job_id, priority)
+    try:
+        for job_id, priority in pending:
+            queue.send(job_id, priority)
+    except ServiceError:   # stored: the reaper sends them again once the queue is back
+        pass
     return len(pending)
 
 
 def to_regrade(session, course):
-    """How many counted submissions a regrade would queue now."""
-    return sum(1 for row in rows(session, course)
-               if row["counted"] is not None and newest(session.get(Submission, row["counted"])).state
-               not in (QUEUED, RUNNING))
+    """How many counted submissions a regrade would queue now (what the confirmation page says)."""
+    return len(awaiting_regrade(session, course))
+
+
+def awaiting_regrade(session, course):
+    """Every student's counted submission whose newest job is neither waiting nor running: what a regrade queues."""
+    counted = [session.get(Submission, row["counted"]) for row in rows(session, course) if row["counted"] is not None]
+    return [record for record in counted if newest(record).state not in (QUEUED, RUNNING)]

@@ -19,6 +19,8 @@ import hashlib
 import json
 import os
 import tempfile
+import unicodedata
+import urllib.parse
 
 from sqlalchemy import select
 
@@ -71,7 +73,7 @@ def too_large(cap, size=None):
     """The refusal of an upload beyond the course's cap of ``cap`` bytes (``size``: the upload's, when known)."""
     what = f"the upload is {megabytes(size)}" if size else "the upload is too large"
     return Refused(413, f"{what}: this course accepts archives of up to {megabytes(cap)} ({cap} bytes); "
-                        "put only python/ and apps/ in it (grader submit sends only those)")
+                        "put only python/ and apps/ in it (needle-check submit sends only those)")
 
 
 def read_archive(name, data):
@@ -182,6 +184,21 @@ def archive_name(filename, data):
 
 
 def safe_name(name):
-    """``name`` with only letters, digits and ``._-``, fit for a file name or a header."""
+    """``name`` with only letters (any script's), digits and ``._-``, fit for a file name; ``attachment`` puts it
+    in a header."""
     kept = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)[:120]
     return kept.lstrip(".") or "submission"
+
+
+def attachment(name):
+    """The Content-Disposition of a download named ``name`` (a ``safe_name``).
+
+    A header is Latin-1 on the wire, so a name beyond ASCII (Łukasz, 王小明,
+    数据.zip) goes as RFC 6266's ``filename*`` in UTF-8, after a plain ASCII
+    ``filename`` for the clients that read only that one.
+    """
+    plain = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in
+                    unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    if plain == name:
+        return f'attachment; filename="{name}"'
+    return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"

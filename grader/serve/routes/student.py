@@ -4,16 +4,21 @@ Instructors reach every submission's page too; a student reaches only their
 own, and any other id answers 404, as if it did not exist.
 """
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from .. import course_kit, feedback, gradebook, policy, times, uploads
+from .. import ServiceError, course_kit, feedback, gradebook, policy, times, uploads
 from ..access import Refused, check_rules, rules
-from ..dependencies import CourseOf, PageUpload, Reader, RecordId, SignedIn, check_csrf, visible_submission
+from ..dependencies import (CourseOf, PageUpload, Reader, RecordId, SignedIn, check_csrf, read_slots, signed_in,
+                            visible_submission, visitor)
 from ..models import INSTRUCTOR, now
 from ..pages import PageOf
 
 router = APIRouter()
+log = logging.getLogger("needle-grader.web")
 
 
 def my_page(page, session, course, person, refusal=None, status=200, headers=None):
@@ -90,14 +95,35 @@ def archive(submission_id: RecordId, person: SignedIn, session: Reader):
     record = visible_submission(session, person, submission_id)
     name = uploads.safe_name(f"{record.person.name}-{record.id}-{uploads.safe_name(record.archive_name)}")
     return Response(record.archive, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+                    headers={"Content-Disposition": uploads.attachment(name)})
 
 
 @router.get("/kit/{name}")
-def kit(name: str, person: SignedIn, course: CourseOf):
-    """The course's student kit (``course_kit``): ``needle-check``, for the course's year, with a public seed."""
+async def kit(request: Request, name: str):
+    """The course's student kit (``course_kit``): ``needle-check``, for the course's year, with a public seed.
+
+    Who asks, and the course's year and seed, are read in a short transaction
+    under a read slot; the build (once per year and seed, one at a time)
+    holds neither, so a class clicking the link at once cannot hold every
+    slot. A kit this server cannot build is a 503 saying why.
+    """
+    async with read_slots(request.app):
+        year, seed = await run_in_threadpool(kit_course, request)
     if name != course_kit.file_name():
         raise Refused(404, f"the course's kit is {course_kit.file_name()}")
-    file_name, data = course_kit.wheel(course.year, course.seed)
+    try:
+        file_name, data = await run_in_threadpool(course_kit.wheel, year, seed)
+    except ServiceError as exc:
+        log.warning("%s", exc)
+        raise Refused(503, gradebook.without_paths(str(exc))) from None
     return Response(data, media_type="application/octet-stream",
-                    headers={"Content-Disposition": f'attachment; filename="{file_name}"'})
+                    headers={"Content-Disposition": uploads.attachment(file_name)})
+
+
+def kit_course(request):
+    """``(year, seed)`` of the course, for a person signed in; Refused (401) otherwise."""
+    database = request.app.state.database
+    with database.reading() as session:
+        signed_in(visitor(request, session))
+        course = database.course(session)
+        return course.year, course.seed
