@@ -551,8 +551,8 @@ def _listening_socket(host, port):
         listening.bind((host, port))
         listening.listen(2048)
     except OSError as exc:
-        raise ServiceError(f"cannot serve at {host}:{port}: {exc.strerror or exc}"
-                           + (" (another grader serve? --port chooses another)" if exc.errno == errno.EADDRINUSE else ""))
+        hint = " (another grader serve? --port chooses another)" if exc.errno == errno.EADDRINUSE else ""
+        raise ServiceError(f"cannot serve at {host}:{port}: {exc.strerror or exc}{hint}")
     return listening
 
 
