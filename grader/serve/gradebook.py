@@ -155,7 +155,12 @@ def students(session):
 
 def alphabetical(name):
     """``Célia Ó`` as ``celia o``: what a reader's alphabetical order compares."""
-    return "".join(char for char in unicodedata.normalize("NFKD", name) if not unicodedata.combining(char)).casefold()
+    return without_accents(name).casefold()
+
+
+def without_accents(text):
+    """``Célia Ó`` as ``Celia O``: for an alphabetical order, and a file name a Latin-1 header can carry."""
+    return "".join(char for char in unicodedata.normalize("NFKD", text) if not unicodedata.combining(char))
 
 
 def published_problems(session):

@@ -19,7 +19,6 @@ import hashlib
 import json
 import os
 import tempfile
-import unicodedata
 import urllib.parse
 
 from sqlalchemy import select
@@ -28,6 +27,7 @@ from .. import submission as submissions
 from .. import years
 from . import ServiceError, jobs
 from .access import Refused, check_rules
+from .gradebook import without_accents
 from .times import megabytes
 from .models import Person, Submission, now
 
@@ -197,8 +197,7 @@ def attachment(name):
     数据.zip) goes as RFC 6266's ``filename*`` in UTF-8, after a plain ASCII
     ``filename`` for the clients that read only that one.
     """
-    plain = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in
-                    unicodedata.normalize("NFKD", name) if not unicodedata.combining(ch))
+    plain = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in without_accents(name))
     if plain == name:
         return f'attachment; filename="{name}"'
     return f"attachment; filename=\"{plain}\"; filename*=UTF-8''{urllib.parse.quote(name, safe='')}"
