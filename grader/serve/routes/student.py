@@ -31,8 +31,7 @@ def my_page(page, session, course, person, refusal=None, status=200, headers=Non
     moment = now()
     context = {"submissions": mine, "rules": rules(course, person, moment), "values": values, "refusal": refusal,
                "kit": kit, "closed": closed(course, person, moment),
-               "extended": bool(person.extension_until and (course.deadline is None
-                                                            or person.extension_until > course.deadline))}
+               "extended": policy.deadline_of(course.deadline, person.extension_until) != course.deadline}
     return page.render("student.html", context, status=status, headers=headers)
 
 
