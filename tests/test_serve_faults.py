@@ -6,6 +6,7 @@ processes, or the whole ``grader worker``), and nothing of it left running;
 the whole service stopped and started again while ten submissions wait.
 """
 
+import contextlib
 import os
 import signal
 
@@ -63,25 +64,36 @@ def assert_graded_once(folder, sent):
     return found
 
 
-def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
+@contextlib.contextmanager
+def a_job_halfway(tmp_path, workers, samples):
+    """A course served with ``workers`` grading processes, ``samples`` submitted: ``(folder, server, sent, the
+    job past its fifth case)``, the service closed afterwards."""
     folder = tmp_path / "course"
     tokens = make_course(folder, lease_seconds=6)
-    server = Server(folder, workers=2).start()
+    server = Server(folder, workers=workers).start()
     try:
-        sent = submit_all(server, tokens, ["alice", "bob"] * 3, tmp_path)
-        victim = job_halfway(folder)
+        sent = submit_all(server, tokens, samples, tmp_path)
+        yield folder, server, sent, job_halfway(folder)
+    finally:
+        server.close()
+
+
+def all_ended(processes, whose):
+    wait_for(lambda: not still_running(processes), 10, every=0.1,
+             what=f"the end of every process of {whose} ({commands(processes)})")
+
+
+def test_a_worker_killed_mid_job_has_its_job_requeued_and_graded_once(tmp_path):
+    with a_job_halfway(tmp_path, 2, ["alice", "bob"] * 3) as (folder, server, sent, victim):
         grading = process_tree(int(victim["owner"].split("/")[1]))   # the process, its template, its children
         os.kill(int(victim["owner"].split("/")[1]), signal.SIGKILL)
         assert len(grading) >= 2
-        wait_for(lambda: not still_running(grading), 10, every=0.1,
-                 what=f"the end of the killed process's children ({commands(grading)})")
+        all_ended(grading, "the killed grading process")
         every_job_done(folder)
         found = assert_graded_once(folder, sent)
         attempts = {job["id"]: job["attempts"] for job in found}
         assert attempts.pop(victim["id"]) == 2            # killed once, then graded by a worker alive
         assert set(attempts.values()) == {1}
-    finally:
-        server.close()
 
 
 def worker_of(server):
@@ -91,23 +103,15 @@ def worker_of(server):
 
 
 def test_a_grader_worker_killed_with_sigkill_leaves_no_process_and_each_job_is_graded_once(tmp_path):
-    folder = tmp_path / "course"
-    tokens = make_course(folder, lease_seconds=6)
-    server = Server(folder, workers=1).start()
-    try:
-        sent = submit_all(server, tokens, ["alice", "bob"] * 2, tmp_path)
-        victim = job_halfway(folder)
+    with a_job_halfway(tmp_path, 1, ["alice", "bob"] * 2) as (folder, server, sent, victim):
         killed = worker_of(server)
         everything = process_tree(killed)   # Huey's processes, their templates, the grading processes
         os.kill(killed, signal.SIGKILL)     # the worker alone: what it started must follow it
         assert len(everything) >= 4, commands(everything)
-        wait_for(lambda: not still_running(everything), 10, every=0.1,
-                 what=f"the end of every process of the killed worker ({commands(everything)})")
+        all_ended(everything, "the killed worker")
         every_job_done(folder)
         found = assert_graded_once(folder, sent)   # by the worker grader serve started in its place
         assert {job["id"]: job["attempts"] for job in found if job["attempts"] != 1} == {victim["id"]: 2}
-    finally:
-        server.close()
 
 
 def test_stopping_and_restarting_the_service_with_ten_queued_finishes_each_once(tmp_path):
