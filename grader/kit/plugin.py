@@ -1,13 +1,15 @@
 """The pytest plugin of the child: it turns pytest's run of the suites into frames.
 
 For each case the grader hears when it starts and ends, the values it
-submits (see ``harness``), and, when a stage fails, pytest-json-report's
-description of it (outcome, crash, traceback, longrepr): the grader builds its
-feedback from those, and never takes a verdict from them.
+submits (see ``harness``), and, when a stage fails, its outcome, its crash
+(pytest-json-report's: the exception's line and where it struck) and the path
+and line of each frame of its traceback: the grader builds its feedback from
+those, and never takes a verdict from them.
 """
 
 import os
 
+import pluggy
 import pytest
 
 from . import harness
@@ -17,22 +19,44 @@ MAX_FRAMES = 20   # the outermost and innermost frames of a deep traceback: mess
 MAX_TEXT = 2000
 
 
-def _bounded(stage):
+# Frames of these packages are the runner's, never a case's or the student's (pytest cuts them too).
+RUNNER_DIRS = tuple(os.path.dirname(package.__file__) + os.sep for package in (pytest, pluggy)) + (
+    os.path.join(os.path.dirname(os.path.dirname(pytest.__file__)), "_pytest") + os.sep,)
+
+
+def _bounded(stage, frames):
     """The parts of a report stage the grader uses, small enough for one frame.
 
     A RecursionError's traceback has thousands of frames: the outermost and
     innermost ones are kept, which is where the student's code is.
     """
-    frames = stage.get("traceback") or []
     if len(frames) > MAX_FRAMES:
         frames = frames[:MAX_FRAMES // 2] + frames[-MAX_FRAMES // 2:]
     crash = dict(stage.get("crash") or {})
     if isinstance(crash.get("message"), str):
         crash["message"] = crash["message"][:MAX_TEXT]
     return {"outcome": stage.get("outcome"), "crash": crash,
-            "traceback": [{key: str(frame.get(key))[:MAX_TEXT] if key != "lineno" else frame.get(key)
-                           for key in ("path", "lineno", "message")} for frame in frames],
-            "longrepr": str(stage.get("longrepr") or "")[-MAX_LONGREPR:]}
+            "traceback": [{"path": path[:MAX_TEXT], "lineno": lineno} for path, lineno in frames]}
+
+
+def _traceback_frames(item, excinfo):
+    """``(path, line)`` of each frame of a failure, from the case's own function on (all but the runner's
+    when the case never started: a fixture's failure), deep ones spliced (see ``pytest_runtest_makereport``)."""
+    frames, tb = [], excinfo.tb
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    test_code = getattr(getattr(item, "obj", None), "__code__", None)
+    starts = [index for index, frame in enumerate(frames) if frame.tb_frame.f_code is test_code]
+    outer = (starts[0] + MAX_FRAMES // 2) if starts else 2 * MAX_FRAMES - 1
+    if len(frames) > outer + MAX_FRAMES:
+        frames[outer - 1].tb_next = frames[-MAX_FRAMES // 2]
+        excinfo.traceback = type(excinfo.traceback)(excinfo.tb)
+        frames = frames[:outer] + frames[-MAX_FRAMES // 2:]
+    if starts:
+        frames = frames[starts[0]:]
+    located = [(frame.tb_frame.f_code.co_filename, frame.tb_lineno) for frame in frames]
+    return [(path, lineno) for path, lineno in located if not path.startswith(RUNNER_DIRS)]
 
 
 def case_id(nodeid):
@@ -58,7 +82,10 @@ class GraderPlugin:
     def pytest_addoption(self, parser):
         # pytest's terminal plugin is disabled so its output never mixes with the
         # student's; it is the one that normally owns --tb, which reports read.
-        parser.addoption("--tb", dest="tbstyle", default="short")
+        # "native" is the traceback module's text: pytest's own styles parse the
+        # whole source file of every frame, 20-40 ms per failing case, for text
+        # nobody reads (the frames sent are ``_traceback_frames``).
+        parser.addoption("--tb", dest="tbstyle", default="native")
 
     def pytest_report_teststatus(self, report, config):
         # Normally the terminal plugin's; pytest-json-report reads the outcome from it.
@@ -121,26 +148,15 @@ class GraderPlugin:
 
     @pytest.hookimpl(hookwrapper=True, tryfirst=True)
     def pytest_runtest_makereport(self, item, call):
-        """Splice the middle out of a deep traceback before pytest renders it.
+        """Splice the middle out of a deep traceback before pytest renders it, and keep its frames.
 
-        Rendering a frame costs pytest a parse of its whole source file, and a
-        RecursionError has a thousand; only the outer and inner frames are ever
-        sent (see ``_bounded``). The exception's own chain of frames is
-        shortened, since pytest rebuilds its traceback from that chain, to
-        pytest's frames (which pytest cuts itself) and the frames sent.
+        A RecursionError has a thousand frames; only the outer and inner ones are
+        ever sent (see ``_bounded``). The exception's own chain of frames is
+        shortened, since pytest rebuilds its traceback from that chain.
         """
-        if call.excinfo is not None:
-            frames, tb = [], call.excinfo.tb
-            while tb is not None:
-                frames.append(tb)
-                tb = tb.tb_next
-            test_code = getattr(getattr(item, "obj", None), "__code__", None)
-            starts = [index for index, frame in enumerate(frames) if frame.tb_frame.f_code is test_code]
-            outer = (starts[0] + MAX_FRAMES // 2) if starts else 2 * MAX_FRAMES - 1
-            if len(frames) > outer + MAX_FRAMES:
-                frames[outer - 1].tb_next = frames[-MAX_FRAMES // 2]
-                call.excinfo.traceback = type(call.excinfo.traceback)(call.excinfo.tb)
-        yield
+        frames = _traceback_frames(item, call.excinfo) if call.excinfo is not None else []
+        outcome = yield
+        outcome.get_result().grader_frames = frames
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_json_runtest_stage(self, report):
@@ -148,4 +164,4 @@ class GraderPlugin:
         stage = outcome.get_result()
         if report.outcome != "passed" and isinstance(stage, dict):
             harness.RUN.send({"type": "stage", "case": case_id(report.nodeid), "when": report.when,
-                              "stage": _bounded(stage)})
+                              "stage": _bounded(stage, getattr(report, "grader_frames", []))})
