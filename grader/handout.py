@@ -14,6 +14,7 @@ files out as each year's course repository does.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 import textwrap
 import threading
@@ -112,34 +113,66 @@ def _function_spans(tree: ast.AST, lines: List[str]) -> List[Tuple[int, int, str
     return spans
 
 
-def parse(source_text: str, filename: str = "<unknown>") -> ast.Module:
-    """``ast.parse``, one thread at a time (``_PARSING``)."""
+# Grading reads one file many times (its year, the student's own code, the function of each failing
+# case's frames): what is computed from a file's text is kept for the last texts of a usual size. A tree
+# takes about 40 bytes per character (the course's largest file, 12 kB, makes 0.5 MB).
+KEPT_TEXTS = 16
+KEPT_TEXT_CHARS = 64_000
+
+
+def _kept_for_usual_files(compute):
+    """``compute(source_text)``, remembered for the last ``KEPT_TEXTS`` texts of up to ``KEPT_TEXT_CHARS``."""
+    remembered = functools.lru_cache(maxsize=KEPT_TEXTS)(compute)
+
+    @functools.wraps(compute)
+    def kept(source_text):
+        return remembered(source_text) if len(source_text) <= KEPT_TEXT_CHARS else compute(source_text)
+
+    return kept
+
+
+@_kept_for_usual_files
+def _tree(source_text):
     with _PARSING:
-        return ast.parse(source_text, filename=filename)
+        return ast.parse(source_text)
+
+
+def parse(source_text: str, filename: str = "<unknown>") -> ast.Module:
+    """``ast.parse``, one thread at a time (``_PARSING``), kept (``_kept_for_usual_files``): callers
+    read a tree and never change it."""
+    try:
+        return _tree(source_text)
+    except SyntaxError as exc:
+        exc.filename = filename
+        raise
+
+
+@_kept_for_usual_files
+def function_spans(source_text: str) -> Tuple[Tuple[int, int, str], ...]:
+    """``_function_spans`` of a file's text; raises SyntaxError."""
+    return tuple(_function_spans(parse(source_text), source_text.splitlines(keepends=True)))
 
 
 def function_at(source_text: str, lineno: int) -> Optional[str]:
     """The qualified name of the innermost function holding line ``lineno``, if any."""
     try:
-        tree = parse(source_text)
+        spans = [s for s in function_spans(source_text) if s[0] <= lineno <= s[1]]
     except SyntaxError:
         return None
-    spans = [s for s in _function_spans(tree, source_text.splitlines(keepends=True)) if s[0] <= lineno <= s[1]]
     return max(spans, key=lambda s: s[0])[2] if spans else None
 
 
-def find_solution_blocks(source_text: str, course_path: str, tree: Optional[ast.Module] = None) -> List[SolutionBlock]:
-    """The solution blocks of one file, in order; ``tree``, the file already parsed, saves parsing it again.
+def find_solution_blocks(source_text: str, course_path: str) -> List[SolutionBlock]:
+    """The solution blocks of one file, in order.
 
     Raises ValueError if the markers are unbalanced, nested or misaligned,
     if the file does not parse, or if a block is not inside a function."""
     marker_blocks = _scan_markers(source_text, course_path)
     try:
-        tree = tree or parse(source_text, filename=course_path)
+        spans = function_spans(source_text)
     except SyntaxError as e:
         raise ValueError("%s:%s: does not parse: %s" % (course_path, e.lineno, e.msg)) from None
     lines = source_text.splitlines(keepends=True)
-    spans = _function_spans(tree, lines)
     blocks = []
     for begin, end, indent in marker_blocks:
         start, stop = begin + 1, end + 1  # 1-based, as ast counts

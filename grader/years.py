@@ -265,7 +265,7 @@ def _parse(text, path):
     functions |= {f"{cls.name}.{node.name}" for cls in tree.body if isinstance(cls, ast.ClassDef)
                   for node in cls.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
     try:
-        blocks = {block.function for block in find_solution_blocks(text, path, tree)}
+        blocks = {block.function for block in find_solution_blocks(text, path)}
     except (ValueError, RecursionError):
         blocks = set()
     return Parsed(tree, frozenset(functions), frozenset(blocks))
