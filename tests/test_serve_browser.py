@@ -392,20 +392,21 @@ def test_a_late_student_hands_in_with_the_kit_the_course_serves_and_reads_what_c
     late = "100 → 80 counts (2 days late: 20% off)"
     assert err.splitlines()[0] == "not sent, as the grader reads only python/ and apps/: data/, hw1.ipynb"
     assert err.splitlines()[-1] == f"graded: {late}"
-    assert out.startswith("submitted hw1.zip as submission 2: queued at position 1\n"
-                          "submission 2 of lea: 100 / 100\n")
+    number = re.match(r"submitted hw1\.zip as submission (\d+):", out).group(1)   # the course's count so far
+    assert out.startswith(f"submitted hw1.zip as submission {number}: queued at position 1\n"
+                          f"submission {number} of lea: 100 / 100\n")
     assert out.endswith(f"\nscore: {late}\n")
 
-    browser.get(server.url + "/submissions/2")
+    browser.get(server.url + f"/submissions/{number}")
     assert browser.find_element(By.ID, "status").text == f"graded: {late}"
     warnings = browser.find_element(By.CSS_SELECTOR, ".warnings").text
     assert re.search(rf"Submitted 2 days late: 20% off \(the deadline: {IN_WORDS}\)\.", warnings), warnings
     assert browser.find_element(By.CSS_SELECTOR, "main .warnings") == browser.find_elements(
         By.CSS_SELECTOR, "main #feedback > *")[0]        # warnings come first, before the score
-    check_page(browser, server.url + "/submissions/2", "graded late", load=False)
+    check_page(browser, server.url + f"/submissions/{number}", "graded late", load=False)
     screenshot(browser, shots_dir(tmp_path) / "student-late.png")
     check_page(browser, server.url + "/me", "graded late")
-    reply = urllib.request.urlopen(urllib.request.Request(server.url + "/api/submissions/2", headers={
+    reply = urllib.request.urlopen(urllib.request.Request(server.url + f"/api/submissions/{number}", headers={
         "Authorization": f"Bearer {tokens['lea']}"}), timeout=30)
     shown = __import__("json").loads(reply.read())
     assert (shown["score"], shown["counted_score"], shown["score_line"]) == (100.0, 80.0, late)
