@@ -178,6 +178,14 @@ def split_words(browser, selector):
     return browser.execute_script(SPLIT_WORDS, selector)
 
 
+SCORE_LINES = """
+var cell = document.querySelector("#submissions td.status"), range = document.createRange();
+range.setStartAfter(cell.querySelector(".badge"));
+range.setEnd(cell, cell.childNodes.length);
+return new Set(Array.from(range.getClientRects()).map(function (box) { return Math.round(box.top); })).size;
+"""
+
+
 CHART_TEXT = """
 return Array.from(document.querySelectorAll(arguments[0])).map(function (text) {
   var box = text.getBoundingClientRect();
@@ -343,6 +351,14 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     assert re.fullmatch(IN_WORDS, browser.find_element(By.CSS_SELECTOR, "main p time").get_attribute("title"))
     check_page(browser, page, "graded", load=False)
     screenshot(browser, shots_dir(tmp_path) / "student-graded.png")
+    # on a phone, the list's "100 / 100" stays on one line, as the server writes it and as the page's script does
+    browser.get(server.url + "/me")
+    set_width(browser, NARROW)
+    assert browser.execute_script(SCORE_LINES) == 1
+    browser.execute_script("showStatus(document.querySelector('#submissions td.status'), "
+                           "{status: 'graded', score_line: '100 / 100', summary: ''})")
+    assert browser.execute_script(SCORE_LINES) == 1
+    set_width(browser, WIDE)
 
     # only ann and instructors see it; the instructor also sees how the sandbox ran it
     sign_in(browser, server, tokens["sam"])

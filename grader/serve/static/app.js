@@ -94,7 +94,9 @@ function showStatus(element, s) {
   var word = s.status === "could not grade" ? "not graded" : s.status;
   badge.className = "badge " + (s.status === "graded" ? "pass" : s.status === "could not grade" ? "fail" : "wait");
   badge.textContent = word;
-  var rest = s.status === "graded" ? s.score_line : s.status === "could not grade" ? "could not grade" :
+  // a score's "100 / 100" never breaks across lines
+  var rest = s.status === "graded" ? s.score_line.replace(/ \/ /g, "\u00a0/\u00a0") :
+    s.status === "could not grade" ? "could not grade" :
     s.summary.split(": ").slice(1).join(": ") || s.summary;
   element.textContent = "";
   element.appendChild(badge);
