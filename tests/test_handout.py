@@ -125,6 +125,20 @@ def test_block_outside_a_function_is_an_error():
             call()
 
 
+def test_a_students_warnings_are_not_the_graders():
+    """An invalid escape warns as the file is parsed (SyntaxWarning from 3.12, DeprecationWarning before): the
+    grader neither prints it nor, where warnings are errors, fails to read the file."""
+    import warnings
+
+    from grader.handout import function_at
+
+    source = 'PATTERN = "\\d+"\n\n\ndef parse_mnist():\n    ### BEGIN YOUR SOLUTION\n    pass\n    ### END YOUR SOLUTION\n'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert function_at(source, 6) == "parse_mnist"
+        assert [block.function for block in find_solution_blocks(source, "apps/simple_ml.py")] == ["parse_mnist"]
+
+
 def test_unparsable_source_is_a_value_error():
     with pytest.raises(ValueError, match="does not parse"):
         find_solution_blocks("def f(:\n    ### BEGIN YOUR SOLUTION\n    ### END YOUR SOLUTION\n", "x.py")
