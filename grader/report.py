@@ -202,8 +202,7 @@ mark { background: #ffe08a; }
 .failed { color: #a00; } .tip { color: #066; }
 details { margin: 0.3em 0; }
 .pair { display: flex; gap: 1em; } .pair > div { flex: 1; min-width: 0; }
-svg:not(.histogram) { max-width: 100%; height: auto; }
-svg.histogram { max-width: 40rem; }
+svg.histogram, svg.bars { max-width: 40rem; }   /* as wide as its box, in percent, never scaled */
 svg text { font-size: 11px; fill: #222; }
 """
 
@@ -212,22 +211,22 @@ def _e(text):
     return html.escape(str(text), quote=True)
 
 
-def _svg(width, height, label):
-    """The opening of an inline SVG chart that scales down to its container, named for screen readers."""
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(label)}">')
+def _bar_chart(rows, row_height=36, longest=80):
+    """A horizontal bar chart (inline SVG) of ``[(label, value in 0..1, text)]``, each label on the line above
+    its bar, the longest bar ``longest`` percent of the width (the rest holds its text).
 
-
-def _bar_chart(rows, width=640, label_width=300):
-    """A horizontal bar chart (inline SVG) of ``[(label, value in 0..1, text)]``."""
-    height = 18 * len(rows) + 10
-    parts = [_svg(width, height, "failure rate per case: " + "; ".join(f"{label} {text}" for label, _, text in rows))]
-    for index, (label, value, text) in enumerate(rows):
-        y = 5 + 18 * index
-        bar = max(0.0, min(1.0, value)) * (width - label_width - 60)
-        parts.append(f'<text x="{label_width - 6}" y="{y + 12}" text-anchor="end">{_e(label)}</text>'
-                     f'<rect x="{label_width}" y="{y + 2}" width="{bar:.1f}" height="13" fill="#c44"></rect>'
-                     f'<text x="{label_width + bar + 4:.1f}" y="{y + 12}">{_e(text)}</text>')
+    As ``histogram``, its width is its container's and it is never scaled: drawn 640 wide with its labels
+    beside the bars, it shrank its text to 6 px on a phone.
+    """
+    label = "failure rate per case: " + "; ".join(f"{name} {text}" for name, _, text in rows)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bars" width="100%" height="{row_height * len(rows) + 4}" '
+             f'role="img" aria-label="{_e(label)}">']
+    for index, (name, value, text) in enumerate(rows):
+        y = row_height * index
+        bar = max(0.0, min(1.0, value)) * longest
+        parts.append(f'<text x="0" y="{y + 13}">{_e(name)}</text>'
+                     f'<rect x="0" y="{y + 18}" width="{bar:.1f}%" height="13" fill="#c44"></rect>'
+                     f'<text x="{bar + 1:.1f}%" y="{y + 29}">{_e(text)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
