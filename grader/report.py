@@ -202,7 +202,7 @@ mark { background: #ffe08a; }
 .failed { color: #a00; } .tip { color: #066; }
 details { margin: 0.3em 0; }
 .pair { display: flex; gap: 1em; } .pair > div { flex: 1; min-width: 0; }
-svg.histogram, svg.bars { max-width: 40rem; }   /* as wide as its box, in percent, never scaled */
+svg.chart { max-width: 40rem; }   /* as wide as its box, in percent, never scaled (report._chart) */
 svg text { font-size: 11px; fill: #222; }
 """
 
@@ -211,16 +211,20 @@ def _e(text):
     return html.escape(str(text), quote=True)
 
 
-def _bar_chart(rows, row_height=36, longest=80):
-    """A horizontal bar chart (inline SVG) of ``[(label, value in 0..1, text)]``, each label on the line above
-    its bar, the longest bar ``longest`` percent of the width (the rest holds its text).
+def _chart(kind, height, label):
+    """The opening of an inline SVG chart of class ``kind``, named for screen readers: as wide as its container,
+    in percent, and never scaled, so that its text stays as large on a phone as on a desktop (a chart drawn at
+    one width and scaled down shrank its labels to 5 px on a phone)."""
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" class="chart {kind}" width="100%" height="{height}" '
+            f'role="img" aria-label="{_e(label)}">')
 
-    As ``histogram``, its width is its container's and it is never scaled: drawn 640 wide with its labels
-    beside the bars, it shrank its text to 6 px on a phone.
-    """
-    label = "failure rate per case: " + "; ".join(f"{name} {text}" for name, _, text in rows)
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bars" width="100%" height="{row_height * len(rows) + 4}" '
-             f'role="img" aria-label="{_e(label)}">']
+
+def _bar_chart(rows, row_height=36, longest=80):
+    """A horizontal bar chart (inline SVG, ``_chart``) of ``[(label, value in 0..1, text)]``, each label on the
+    line above its bar (beside it, it left the bars no room on a phone), the longest bar ``longest`` percent of
+    the width (the rest holds its text)."""
+    parts = [_chart("bars", row_height * len(rows) + 4,
+                    "failure rate per case: " + "; ".join(f"{name} {text}" for name, _, text in rows))]
     for index, (name, value, text) in enumerate(rows):
         y = row_height * index
         bar = max(0.0, min(1.0, value)) * longest
@@ -232,17 +236,13 @@ def _bar_chart(rows, row_height=36, longest=80):
 
 
 def histogram(counts, height=180, top=18, what="students"):
-    """The score distribution as vertical bars (inline SVG), each with its count above it, the axis marked 0% to 100%.
-
-    Its width is its container's, in percent, and it is never scaled: its text stays as large on a phone as on
-    a desktop (a chart drawn at one width and scaled down shrank its labels to 5 px on a phone).
-    """
+    """The score distribution as vertical bars (inline SVG, ``_chart``), each with its count above it, the axis
+    marked 0% to 100%."""
     tallest = max(counts) or 1
     step = 100 / len(counts)
     ranges = [f"{index * 100 // len(counts)}-{(index + 1) * 100 // len(counts)}%" for index in range(len(counts))]
     label = f"{what} per score range: " + ", ".join(f"{where}: {count}" for where, count in zip(ranges, counts))
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="histogram" width="100%" height="{top + height + 20}" '
-             f'role="img" aria-label="{_e(label)}">',
+    parts = [_chart("histogram", top + height + 20, label),
              f'<line x1="0" x2="100%" y1="{top + height + 0.5}" y2="{top + height + 0.5}" stroke="#57606a"></line>']
     for index, count in enumerate(counts):
         bar = height * count / tallest
