@@ -178,12 +178,17 @@ def split_words(browser, selector):
     return browser.execute_script(SPLIT_WORDS, selector)
 
 
-SCORE_LINES = """
-var cell = document.querySelector("#submissions td.status"), range = document.createRange();
-range.setStartAfter(cell.querySelector(".badge"));
-range.setEnd(cell, cell.childNodes.length);
+LINES = """
+var element = document.querySelector(arguments[0]), range = document.createRange();
+range.selectNodeContents(element);
+if (arguments[1]) { range.setStartAfter(element.querySelector(arguments[1])); }
 return new Set(Array.from(range.getClientRects()).map(function (box) { return Math.round(box.top); })).size;
 """
+
+
+def lines_of(browser, selector, after=None):
+    """How many lines the text of the element matched takes on the page (its text after its child ``after``)."""
+    return browser.execute_script(LINES, selector, after)
 
 
 CHART_TEXT = """
@@ -252,9 +257,7 @@ def test_every_page_is_accessible_and_fits_before_anything_is_submitted(course, 
         "needle-check ~/hw1", "# hand it in, and wait for the grade",
         f"needle-check submit ~/hw1 --server {server.url} --token YOUR_TOKEN --wait"]
     set_width(browser, NARROW)
-    lines = browser.execute_script("return new Set(Array.from(document.querySelector('#terminal pre code')"
-                                   ".getClientRects()).map(function (box) { return Math.round(box.top); })).size")
-    assert lines == 6
+    assert lines_of(browser, "#terminal pre code") == 6
     assert inner_scroll(browser, "#terminal pre") > 0 and sideways_scroll(browser) == 0
     assert browser.find_element(By.CSS_SELECTOR, "#terminal pre").get_attribute("tabindex") == "0"   # the keyboard scrolls it
     assert serious_violations(browser) == []
@@ -354,10 +357,10 @@ def test_a_student_uploads_and_watches_queued_then_running_then_graded_without_r
     # on a phone, the list's "100 / 100" stays on one line, as the server writes it and as the page's script does
     browser.get(server.url + "/me")
     set_width(browser, NARROW)
-    assert browser.execute_script(SCORE_LINES) == 1
+    assert lines_of(browser, "#submissions td.status", after=".badge") == 1
     browser.execute_script("showStatus(document.querySelector('#submissions td.status'), "
                            "{status: 'graded', score_line: '100 / 100', summary: ''})")
-    assert browser.execute_script(SCORE_LINES) == 1
+    assert lines_of(browser, "#submissions td.status", after=".badge") == 1
     set_width(browser, WIDE)
 
     # only ann and instructors see it; the instructor also sees how the sandbox ran it
